@@ -1,0 +1,214 @@
+"""HTTP routes for the article library."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.articles import service
+from app.articles.models import ArticleStatus, Modality
+from app.articles.schemas import (
+    ArticleCreate,
+    ArticlePage,
+    ArticleRead,
+    ArticleSort,
+    ArticleUpdate,
+    ArticleVersionRead,
+    ArticleVersionSummary,
+    ImportReport,
+)
+from app.deps import CurrentActor, DbSession, IfMatch, SearchIndex
+
+router = APIRouter(prefix="/articles", tags=["articles"])
+
+REF = "Numeric id or slug of the article."
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create an article")
+def create_article(
+    data: ArticleCreate,
+    response: Response,
+    session: DbSession,
+    index: SearchIndex,
+    actor: CurrentActor,
+) -> ArticleRead:
+    """Create a draft (or directly published) article; a published one is searchable at once."""
+    article = service.create(session=session, data=data, actor=actor.name, indexer=index)
+    _etag(response, article.version)
+    response.headers["Location"] = f"/articles/{article.id}"
+    return ArticleRead.model_validate(article)
+
+
+@router.get("", summary="List articles")
+def list_articles(
+    session: DbSession,
+    status_: Annotated[ArticleStatus | None, Query(alias="status")] = None,
+    modality: Modality | None = None,
+    manufacturer: Annotated[str | None, Query(max_length=100)] = None,
+    model: Annotated[str | None, Query(max_length=100)] = None,
+    error_code: Annotated[str | None, Query(max_length=40)] = None,
+    author: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in title or slug.")] = None,
+    sort: ArticleSort = "-updated_at",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ArticlePage:
+    """Filter, sort and page through the library (all statuses unless `status` is given)."""
+    items, total = service.list(
+        session=session,
+        status=status_,
+        modality=modality,
+        manufacturer=manufacturer,
+        model=model,
+        error_code=error_code,
+        author=author,
+        q=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return ArticlePage(
+        items=[ArticleRead.model_validate(a) for a in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post(
+    "/import",
+    summary="Import articles from JSON Lines",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def import_articles(
+    request: Request, session: DbSession, index: SearchIndex, actor: CurrentActor
+) -> ImportReport:
+    """One ArticleCreate object per line, matched by slug (or a slug made from the title).
+
+    Bad records are reported with their line and field and skipped; good ones are saved.
+    A record identical to the stored article changes nothing; a changed one becomes a
+    new version.
+    """
+    payload = await request.body()
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(
+        service.import_jsonl, session=session, payload=payload, actor=actor.name, indexer=index
+    )
+
+
+@router.get("/{ref}", summary="Read an article")
+def read_article(ref: str, response: Response, session: DbSession) -> ArticleRead:
+    """The current version; its ETag is the version to send back in If-Match."""
+    article = service.get(session=session, ref=ref)
+    _etag(response, article.version)
+    return ArticleRead.model_validate(article)
+
+
+@router.patch("/{ref}", summary="Update an article")
+def update_article(
+    ref: str,
+    data: ArticleUpdate,
+    response: Response,
+    session: DbSession,
+    index: SearchIndex,
+    actor: CurrentActor,
+    if_match: IfMatch,
+) -> ArticleRead:
+    """Partial update. Send If-Match (or `version`) with the version you edited: a stale
+    edit gets 412 (If-Match) or 409 (`version`) and changes nothing; neither gets 428."""
+    article = service.update(
+        session=session, ref=ref, data=data, actor=actor.name, indexer=index, if_match=if_match
+    )
+    _etag(response, article.version)
+    return ArticleRead.model_validate(article)
+
+
+def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped-def]
+    def handler(
+        ref: str,
+        response: Response,
+        session: DbSession,
+        index: SearchIndex,
+        actor: CurrentActor,
+        if_match: IfMatch,
+    ) -> ArticleRead:
+        article = service.transition(
+            session=session,
+            ref=ref,
+            target=target,
+            actor=actor.name,
+            indexer=index,
+            if_match=if_match,
+        )
+        _etag(response, article.version)
+        return ArticleRead.model_validate(article)
+
+    handler.__doc__ = (
+        f"{summary}. If-Match is optional here; an illegal move gets 409 with the "
+        "current status and the allowed ones."
+    )
+    return handler
+
+
+router.add_api_route(
+    "/{ref}/publish",
+    _transition(ArticleStatus.PUBLISHED, "Publish: dispatchers can find it from now on"),
+    methods=["POST"],
+    summary="Publish an article",
+    response_model=ArticleRead,
+)
+router.add_api_route(
+    "/{ref}/archive",
+    _transition(ArticleStatus.ARCHIVED, "Archive: it leaves search at once"),
+    methods=["POST"],
+    summary="Archive an article",
+    response_model=ArticleRead,
+)
+
+
+@router.get("/{ref}/versions", summary="Version history")
+def list_versions(ref: str, session: DbSession) -> list[ArticleVersionSummary]:
+    """Every saved version, newest first."""
+    versions = service.list_versions(session=session, ref=ref)
+    return [ArticleVersionSummary.model_validate(v) for v in versions]
+
+
+@router.get("/{ref}/versions/{version}", summary="Read one version")
+def read_version(ref: str, version: int, session: DbSession) -> ArticleVersionRead:
+    """The content as it was saved at that version."""
+    found = service.get_version(session=session, ref=ref, version=version)
+    return ArticleVersionRead.model_validate(found)
+
+
+@router.post("/{ref}/versions/{version}/restore", summary="Restore an old version")
+def restore_version(
+    ref: str,
+    version: int,
+    response: Response,
+    session: DbSession,
+    index: SearchIndex,
+    actor: CurrentActor,
+    if_match: IfMatch,
+) -> ArticleRead:
+    """Save that version's content as a new version (If-Match required)."""
+    article = service.restore(
+        session=session,
+        ref=ref,
+        version=version,
+        actor=actor.name,
+        indexer=index,
+        if_match=if_match,
+    )
+    _etag(response, article.version)
+    return ArticleRead.model_validate(article)

@@ -1,0 +1,58 @@
+"""All settings in one place, read from the environment (prefix-free names, see README)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field maps to an environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the SQLite file and indexes live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in DATA_DIR."
+    )
+    knowledge_dir: Path = Field(Path("knowledge/articles"), description="Seed library folder.")
+    model_path: Path | None = Field(
+        None, description="Local sentence-transformers model folder; default: the packaged one."
+    )
+    encoder_threads: int = Field(2, ge=1, le=64, description="Torch threads for encoding.")
+    search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
+    search_max_limit: int = Field(50, ge=1, le=200, description="Largest `limit` accepted.")
+    query_max_chars: int = Field(1000, ge=10, description="Longest accepted query text.")
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest request body (except imports)."
+    )
+    max_import_bytes: int = Field(
+        20_000_000, ge=1024, description="Largest JSON Lines import body."
+    )
+    index_save_delay: float = Field(
+        2.0, ge=0, description="Seconds after a write before the vector index is saved."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @property
+    def effective_database_url(self) -> str:
+        """The URL in use: DATABASE_URL, or a SQLite file under DATA_DIR."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'helpdesk.db').as_posix()}"
+
+    @property
+    def index_dir(self) -> Path:
+        """Folder of the persisted search index."""
+        return self.data_dir / "index"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return Settings()

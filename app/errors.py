@@ -1,0 +1,130 @@
+"""Domain exceptions and their one mapping to HTTP: application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM = "application/problem+json"
+
+
+class DomainError(Exception):
+    """Base of every error the services raise on purpose."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    """The thing named does not exist."""
+
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (stale version, illegal transition)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match did not match the current version."""
+
+    status = 412
+    title = "Precondition failed"
+
+
+class PreconditionRequired(DomainError):
+    """A write that must say which version it was based on did not."""
+
+    status = 428
+    title = "Precondition required"
+
+
+class InvalidInput(DomainError):
+    """Semantically invalid input; `errors` lists each field at fault."""
+
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any):
+        super().__init__(detail, **extra)
+        self.errors = errors or []
+
+
+class PayloadTooLarge(DomainError):
+    """The request body is larger than allowed."""
+
+    status = 413
+    title = "Payload too large"
+
+
+def problem(
+    status: int, title: str, detail: str, request: Request | None = None, **extra: Any
+) -> JSONResponse:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, media_type=PROBLEM, headers=headers
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """pydantic errors as [{field, message}] (the input value is not echoed back)."""
+    return [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: every error leaves the API in the same shape."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        errors = exc.errors if isinstance(exc, InvalidInput) else None
+        return problem(exc.status, exc.title, exc.detail, request, errors=errors, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return problem(422, "Invalid input", f"Fix these fields: {fields}", request, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail), request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "Internal error", "An unexpected error occurred; it was logged.")
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

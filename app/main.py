@@ -1,0 +1,132 @@
+"""App factory: settings, database, search index, routers, error handling."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import errors
+from app.articles.router import router as articles_router
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker, migrate
+from app.search.index import ArticleIndex
+from app.search.router import router as search_router
+from embeddings.encoder import Encoder, SentenceTransformerEncoder
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """
+Tier-1 troubleshooting assistant for medical-imaging equipment service.
+
+A dispatcher describes the caller's symptom; `POST /search` returns ranked fixes from
+the article library, with steps (tier-2-only steps are marked) and why each matched.
+Engineers write and version articles under `/articles`.
+
+Every error has one shape: `application/problem+json` (RFC 9457) with `errors`
+listing each field at fault.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over the configured size with 413, before they are read whole."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = (
+            self.settings.max_import_bytes
+            if scope["path"].rstrip("/").endswith("/articles/import")
+            else self.settings.max_body_bytes
+        )
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, send, limit)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+        response = errors.problem(
+            413, "Payload too large", f"the request body is over the limit of {limit} bytes"
+        )
+        await response(scope, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None) -> FastAPI:
+    """Build the application; heavy resources load in the lifespan, not at import."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.effective_database_url)
+        migrate(engine)
+        sessions = make_sessionmaker(engine)
+        enc = encoder or SentenceTransformerEncoder(
+            settings.model_path, threads=settings.encoder_threads
+        )
+        index = ArticleIndex(enc, settings.index_dir, save_delay=settings.index_save_delay)
+        index.open(sessions)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.index = index
+        try:
+            yield
+        finally:
+            index.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Imaging service help desk",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.include_router(search_router)
+    app.include_router(articles_router)
+
+    @app.get("/health", tags=["health"], summary="Liveness and index size")
+    def health() -> dict[str, Any]:
+        """No key needed: for load balancers and monitoring."""
+        index: ArticleIndex = app.state.index
+        return {"status": "ok", "searchable_articles": len(index.hybrid)}
+
+    return app
+
+
+app = create_app()

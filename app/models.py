@@ -1,0 +1,6 @@
+"""Imports every domain's models so that Base.metadata is complete (for migrations)."""
+
+
+def import_all() -> None:
+    """Register all tables on Base.metadata."""
+    import app.articles.models  # noqa: F401

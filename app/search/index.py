@@ -1,0 +1,164 @@
+"""The live article index: maps articles to documents and keeps the hybrid index in step."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.articles.models import Article, ArticleStatus
+from embeddings.encoder import Encoder
+from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
+
+log = logging.getLogger(__name__)
+
+# filter field -> whether an article with no value applies to all values
+KEYWORD_FIELDS = {"modality": False, "manufacturer": True, "model": True, "error_code": False}
+
+
+def headline_text(article: Article) -> str:
+    """Title and the issue in the caller's words: what a query most resembles."""
+    return f"{article.title}\n{article.issue}"
+
+
+def body_text(article: Article) -> str:
+    """Every searchable field in one text."""
+    parts = [
+        article.title,
+        article.issue,
+        article.cause,
+        " ".join(s["text"] for s in article.steps),
+        article.escalate_when,
+        article.manufacturer or "",
+        " ".join(article.models),
+        " ".join(article.error_codes),
+        " ".join(article.tags),
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def to_document(article: Article) -> Document:
+    """The index's view of an article."""
+    return Document(
+        id=article.id,
+        version=article.version,
+        headline=headline_text(article),
+        body=body_text(article),
+        keywords={
+            "modality": [article.modality],
+            "manufacturer": [article.manufacturer] if article.manufacturer else [],
+            "model": list(article.models),
+            "error_code": list(article.error_codes),
+        },
+        codes=list(article.error_codes),
+        models=list(article.models),
+    )
+
+
+class ArticleIndex:
+    """Published articles in a HybridIndex, saved to disk shortly after each write."""
+
+    def __init__(self, encoder: Encoder, path: Path | None, *, save_delay: float = 2.0) -> None:
+        self.hybrid = HybridIndex(encoder, path, keyword_fields=KEYWORD_FIELDS)
+        self.save_delay = save_delay
+        self.last_sync = SyncReport()
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+
+    # -- ArticleIndexer ------------------------------------------------------------------
+
+    def sync_articles(self, articles: Sequence[Article]) -> None:
+        """Index published articles and drop the others (called after each commit)."""
+        published = [a for a in articles if a.status == ArticleStatus.PUBLISHED]
+        gone = [a.id for a in articles if a.status != ArticleStatus.PUBLISHED]
+        if gone:
+            self.hybrid.remove(gone)
+        if published:
+            self.hybrid.upsert([to_document(a) for a in published])
+        self._schedule_save()
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def _schedule_save(self) -> None:
+        if self.hybrid.path is None:
+            return
+        if self.save_delay <= 0:
+            self.hybrid.save()
+            return
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.save_delay, self.hybrid.save)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def close(self) -> None:
+        """Flush a pending save and release the index files."""
+        with self._timer_lock:
+            pending = self._timer is not None and self._timer.is_alive()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if pending:
+            self.hybrid.save()
+        self.hybrid.close()
+
+    def open(
+        self, factory: sessionmaker[Session], *, progress: Progress | None = None
+    ) -> SyncReport:
+        """Load the persisted index and repair whatever differs from the database."""
+        reused = self.hybrid.load()
+        report = self.sync(factory, progress=progress)
+        log.info(
+            "search index: %s, %d documents (+%d ~%d -%d)",
+            "reused from disk" if reused else "built",
+            len(self.hybrid),
+            report.added,
+            report.updated,
+            report.removed,
+        )
+        return report
+
+    def sync(
+        self, factory: sessionmaker[Session], *, progress: Progress | None = None
+    ) -> SyncReport:
+        """Make the index match the published articles in the database."""
+        with factory() as session:
+            rows = session.execute(
+                select(Article.id, Article.version).where(Article.status == ArticleStatus.PUBLISHED)
+            ).all()
+            current = {int(i): int(v) for i, v in rows}
+
+            def fetch(ids: Sequence[int]) -> list[Document]:
+                found = session.scalars(select(Article).where(Article.id.in_(ids)))
+                return [to_document(a) for a in found]
+
+            self.last_sync = self.hybrid.sync(current, fetch, progress=progress)
+        return self.last_sync
+
+    def rebuild(
+        self, factory: sessionmaker[Session], *, progress: Progress | None = None
+    ) -> SyncReport:
+        """Drop everything and index all published articles again."""
+        self.hybrid.clear()
+        report = self.sync(factory, progress=progress)
+        self.hybrid.save()
+        return report
+
+
+def tqdm_progress(desc: str) -> tuple[Progress, Callable[[], None]]:
+    """A progress callback drawing a bar on stderr, and its closer."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="doc", leave=True)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close

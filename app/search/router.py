@@ -1,0 +1,46 @@
+"""HTTP routes for search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import DbSession, SearchIndex, SettingsDep
+from app.search import service
+from app.search.schemas import IndexStatus, SearchRequest, SearchResponse
+
+router = APIRouter(tags=["search"])
+
+
+@router.post("/search", summary="Ranked fixes for a symptom")
+def search(
+    request: SearchRequest, session: DbSession, index: SearchIndex, settings: SettingsDep
+) -> SearchResponse:
+    """Hybrid search over published articles: meaning (dense vectors), keywords (BM25)
+    and exact error codes / model numbers ("HV-417" = "hv417" = "HV 417"). A query that
+    contains a known error code ranks that article first. Filters are hard filters; an
+    unknown filter value gets 422 with the valid values."""
+    return service.search(
+        session=session,
+        index=index,
+        request=request,
+        default_limit=settings.search_default_limit,
+        max_limit=settings.search_max_limit,
+        max_chars=settings.query_max_chars,
+    )
+
+
+@router.get("/search/index", summary="Search index status")
+def index_status(index: SearchIndex) -> IndexStatus:
+    """How many articles are searchable and whether the index was reused from disk."""
+    report = index.last_sync
+    return IndexStatus(
+        documents=len(index.hybrid),
+        loaded_from_disk=index.hybrid.loaded_from_disk,
+        encoder=index.hybrid.encoder.name,
+        last_sync={
+            "added": report.added,
+            "updated": report.updated,
+            "removed": report.removed,
+            "rebuilt": report.rebuilt,
+        },
+    )

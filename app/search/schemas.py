@@ -1,0 +1,92 @@
+"""Search request and response shapes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.articles.models import Modality
+from app.articles.schemas import Step
+
+
+class SearchFilters(BaseModel):
+    """Hard filters: only matching articles can be returned.
+
+    An article that names no manufacturer (or no models) applies to all of them and
+    passes those filters.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    modality: Modality | None = None
+    manufacturer: str | None = Field(None, min_length=1, max_length=100)
+    model: str | None = Field(None, min_length=1, max_length=100)
+    error_code: str | None = Field(None, min_length=1, max_length=40)
+
+
+class SearchRequest(BaseModel):
+    """What the dispatcher typed, with optional filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(
+        min_length=1,
+        description="The symptom in the caller's words, an error code or a model; "
+        "at most QUERY_MAX_CHARS characters (default 1000).",
+        examples=["CT makes a popping sound and the images have streaks"],
+    )
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    limit: int | None = Field(
+        None, ge=1, description="How many fixes to return (default 5, at most SEARCH_MAX_LIMIT)."
+    )
+
+
+class Why(BaseModel):
+    """Why an article matched: the evidence of each lane."""
+
+    semantic: float = Field(description="Cosine similarity of the query to title and issue.")
+    semantic_body: float = Field(description="Cosine similarity of the query to the full text.")
+    keyword_score: float = Field(description="BM25 relative to the best BM25 hit (0..1).")
+    keyword_terms: list[str] = Field(description="Query terms (stemmed) found in the article.")
+    error_codes: list[str] = Field(description="Error codes in the query that the article has.")
+    models: list[str] = Field(description="Models in the query that the article covers.")
+    filters: dict[str, str] = Field(description="Filters the article passed.")
+    summary: str
+
+
+class SearchHit(BaseModel):
+    """One ranked fix."""
+
+    rank: int
+    id: int
+    slug: str
+    title: str
+    score: float
+    modality: Modality
+    manufacturer: str | None
+    models: list[str]
+    error_codes: list[str]
+    issue: str
+    cause: str
+    steps: list[Step]
+    escalate_when: str
+    version: int
+    why: Why
+
+
+class SearchResponse(BaseModel):
+    """Ranked fixes, best first."""
+
+    query: str
+    filters: SearchFilters
+    total: int
+    took_ms: float
+    results: list[SearchHit]
+
+
+class IndexStatus(BaseModel):
+    """State of the live search index."""
+
+    documents: int
+    loaded_from_disk: bool
+    encoder: str
+    last_sync: dict[str, int | bool]

@@ -1,0 +1,372 @@
+"""The hybrid index: two dense fields, a BM25 lane, an exact lane and keyword filters.
+
+It owns persistence and consistency of all lanes; the caller owns the documents (the
+database is the source of truth) and repairs the index from it with `sync`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.encoder import Encoder, Vectors
+from embeddings.exact import ExactIndex, normalise
+from embeddings.fusion import Candidate, FusionWeights, fuse
+from embeddings.lexical import LexicalDoc, LexicalIndex
+from embeddings.vector_index import VectorIndex
+
+FORMAT = 1
+ANY = "*"  # keyword stored for an empty list: "applies to all" for wildcard fields
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Document:
+    """What the index needs of one searchable item."""
+
+    id: int
+    version: int
+    headline: str
+    body: str
+    keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    codes: Sequence[str] = ()
+    models: Sequence[str] = ()
+
+
+@dataclass
+class SyncReport:
+    """What `sync` changed."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    rebuilt: bool = False
+
+
+class HybridIndex:
+    """Dense (headline and body vectors) + BM25 + exact identifiers, fused linearly.
+
+    keyword_fields maps a filter field to whether an empty value means "applies to all".
+    With `path=None` everything lives in memory.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        path: Path | None,
+        *,
+        keyword_fields: Mapping[str, bool],
+        weights: FusionWeights | None = None,
+        lexical_boosts: Mapping[str, float] | None = None,
+        batch_size: int = 128,
+    ) -> None:
+        self.encoder = encoder
+        self.path = path
+        self.keyword_fields = dict(keyword_fields)
+        self.weights = weights or FusionWeights()
+        self.batch_size = batch_size
+        self._boosts = dict(lexical_boosts or {"headline": 2.0, "body": 1.0})
+        self._lock = threading.RLock()
+        self.loaded_from_disk = False
+        self.lexical = self._open_lexical()
+        self._reset_memory()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _reset_memory(self) -> None:
+        self.headline = VectorIndex(self.encoder.dim)
+        self.body = VectorIndex(self.encoder.dim)
+        self.codes = ExactIndex()
+        self.models = ExactIndex()
+        self._keywords: dict[str, dict[str, set[int]]] = {
+            name: defaultdict(set) for name in self.keyword_fields
+        }
+        self._docs: dict[int, dict[str, object]] = {}
+
+    def _open_lexical(self) -> LexicalIndex:
+        return LexicalIndex(
+            None if self.path is None else self.path / "lexical",
+            text_fields=self._boosts,
+            keyword_fields=list(self.keyword_fields),
+        )
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def versions(self) -> dict[int, int]:
+        """id -> indexed version, for comparison with the source of truth."""
+        with self._lock:
+            return {i: int(d["version"]) for i, d in self._docs.items()}  # type: ignore[call-overload]
+
+    def fingerprint(self) -> dict[str, object]:
+        """What a persisted index must match to be reused."""
+        return {
+            "format": FORMAT,
+            "encoder": self.encoder.name,
+            "dim": self.encoder.dim,
+            "keyword_fields": sorted(self.keyword_fields),
+            "lexical_boosts": self._boosts,
+        }
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _keyword_values(self, doc: Document) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, wildcard in self.keyword_fields.items():
+            values = sorted({normalise(v) for v in doc.keywords.get(name, ()) if normalise(v)})
+            if not values and wildcard:
+                values = [ANY]
+            out[name] = values
+        return out
+
+    def upsert(self, docs: Sequence[Document], *, progress: Progress | None = None) -> None:
+        """Insert or replace documents; encodes in batches and reports progress."""
+        total = len(docs)
+        done = 0
+        for start in range(0, total, self.batch_size):
+            batch = docs[start : start + self.batch_size]
+            heads = self.encoder.encode([d.headline for d in batch])
+            bodies = self.encoder.encode([d.body for d in batch])
+            self._apply(batch, heads, bodies)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+
+    def _apply(self, batch: Sequence[Document], heads: Vectors, bodies: Vectors) -> None:
+        ids = [d.id for d in batch]
+        with self._lock:
+            for doc_id in ids:
+                self._forget(doc_id)
+            self.headline.add(ids, heads)
+            self.body.add(ids, bodies)
+            lexdocs = []
+            for doc in batch:
+                kw = self._keyword_values(doc)
+                for name, values in kw.items():
+                    for v in values:
+                        self._keywords[name][v].add(doc.id)
+                self.codes.put(doc.id, doc.codes)
+                self.models.put(doc.id, doc.models)
+                self._docs[doc.id] = {
+                    "version": doc.version,
+                    "keywords": kw,
+                    "labels": {n: list(v) for n, v in doc.keywords.items() if v},
+                    "codes": list(doc.codes),
+                    "models": list(doc.models),
+                }
+                lexdocs.append(LexicalDoc(doc.id, {"headline": doc.headline, "body": doc.body}, kw))
+            self.lexical.upsert(lexdocs)
+
+    def _forget(self, doc_id: int) -> None:
+        old = self._docs.pop(doc_id, None)
+        if old is None:
+            return
+        for name, values in old["keywords"].items():  # type: ignore[attr-defined]
+            for v in values:
+                self._keywords[name][v].discard(doc_id)
+        self.codes.remove(doc_id)
+        self.models.remove(doc_id)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Remove documents (absent ids are ignored)."""
+        id_list = [int(i) for i in ids]
+        with self._lock:
+            for doc_id in id_list:
+                self._forget(doc_id)
+            self.headline.remove(id_list)
+            self.body.remove(id_list)
+            self.lexical.remove(id_list)
+
+    def close(self) -> None:
+        """Release files held open (the lexical lane's writer lock)."""
+        self.lexical.close()
+
+    def clear(self) -> None:
+        """Drop every document (the on-disk lexical lane too)."""
+        with self._lock:
+            self._reset_memory()
+            self.lexical.clear()
+
+    # -- search --------------------------------------------------------------------------
+
+    def known_values(self, name: str) -> set[str]:
+        """Values of a keyword field present in the index, as spelled (for messages)."""
+        with self._lock:
+            return {
+                v
+                for meta in self._docs.values()
+                for v in meta["labels"].get(name, ())  # type: ignore[attr-defined]
+            }
+
+    def has_value(self, name: str, value: str) -> bool:
+        """Whether any document carries this keyword value (normalised)."""
+        return bool(self._keywords.get(name, {}).get(normalise(value)))
+
+    def allowed_ids(self, filters: Mapping[str, Sequence[str]]) -> set[int] | None:
+        """Ids passing all filters (None: no filter). Unknown fields raise KeyError."""
+        allowed: set[int] | None = None
+        for name, values in filters.items():
+            if name not in self.keyword_fields:
+                raise KeyError(name)
+            index = self._keywords[name]
+            keys = {normalise(v) for v in values}
+            if self.keyword_fields[name]:
+                keys.add(ANY)
+            ids: set[int] = set()
+            for key in keys:
+                ids |= index.get(key, set())
+            allowed = ids if allowed is None else allowed & ids
+        return allowed
+
+    def search(
+        self,
+        text: str,
+        k: int,
+        *,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        weights: FusionWeights | None = None,
+        query_vector: Vectors | None = None,
+    ) -> list[Candidate]:
+        """Fused top-k for a query, each with the evidence of every lane."""
+        w = weights or self.weights
+        qv = query_vector if query_vector is not None else self.encoder.encode([text])
+        q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
+        pool = max(4 * k, 40)
+        filters = {n: list(v) for n, v in (filters or {}).items() if v}
+        with self._lock:
+            allowed = self.allowed_ids(filters)
+            allowed_arr = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
+            cands: dict[int, Candidate] = {}
+
+            def cand(doc_id: int) -> Candidate:
+                if doc_id not in cands:
+                    cands[doc_id] = Candidate(doc_id)
+                return cands[doc_id]
+
+            if w.headline or w.body:
+                for vindex, attr in ((self.headline, "headline"), (self.body, "body")):
+                    scores, ids = vindex.search(q, pool, allowed=allowed_arr)
+                    for s, i in zip(scores[0], ids[0], strict=True):
+                        if i >= 0:
+                            setattr(cand(int(i)), attr, float(s))
+            if w.lexical:
+                lex_filters = {
+                    n: [normalise(v) for v in vals] + ([ANY] if self.keyword_fields[n] else [])
+                    for n, vals in filters.items()
+                }
+                for doc_id, score in self.lexical.search(text, pool, filters=lex_filters):
+                    cand(doc_id).lexical = score
+            if w.code:
+                for doc_id, found in self.codes.match(text).items():
+                    if allowed is None or doc_id in allowed:
+                        cand(doc_id).codes = sorted(set(found))
+            if w.model:
+                for doc_id, found in self.models.match(text).items():
+                    if allowed is None or doc_id in allowed:
+                        cand(doc_id).models = sorted(set(found))
+            self._fill_dense(cands, q, w)
+        return fuse(cands.values(), w)[:k]
+
+    def _fill_dense(self, cands: dict[int, Candidate], q: Vectors, w: FusionWeights) -> None:
+        # a candidate found by one lane only still gets its exact dense scores
+        if not (w.headline or w.body):
+            return
+        ids = [c.id for c in cands.values() if c.id in self._docs]
+        if not ids:
+            return
+        heads = self.headline.get(ids) @ q[0]
+        bodies = self.body.get(ids) @ q[0]
+        for doc_id, h, b in zip(ids, heads, bodies, strict=True):
+            cands[doc_id].headline = float(h)
+            cands[doc_id].body = float(b)
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Persist vectors and the manifest atomically (the lexical lane commits on write)."""
+        if self.path is None:
+            return
+        with self._lock:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.headline.save(self.path / "headline.faiss")
+            self.body.save(self.path / "body.faiss")
+            manifest = {"fingerprint": self.fingerprint(), "docs": self._docs}
+            tmp = self.path / "manifest.json.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(manifest, fh, default=sorted)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / "manifest.json")
+
+    def load(self) -> bool:
+        """Load the persisted state if it is complete and fits this encoder; else start empty.
+
+        Returns whether the persisted state was reused.
+        """
+        self.loaded_from_disk = False
+        if self.path is None:
+            return False
+        try:
+            with open(self.path / "manifest.json", encoding="utf-8") as fh:
+                manifest = json.load(fh)
+            if manifest.get("fingerprint") != json.loads(json.dumps(self.fingerprint())):
+                raise ValueError("fingerprint differs")
+            docs = {int(k): v for k, v in manifest["docs"].items()}
+            headline = VectorIndex.load(self.path / "headline.faiss", self.encoder.dim)
+            body = VectorIndex.load(self.path / "body.faiss", self.encoder.dim)
+            expected = set(docs)
+            if not (
+                set(headline.ids().tolist()) == expected
+                and set(body.ids().tolist()) == expected
+                and self.lexical.ids() == expected
+            ):
+                raise ValueError("lanes disagree with the manifest")
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError):
+            self.clear()
+            return False
+        with self._lock:
+            self.headline, self.body = headline, body
+            self.codes, self.models = ExactIndex(), ExactIndex()
+            self._keywords = {name: defaultdict(set) for name in self.keyword_fields}
+            self._docs = docs
+            for doc_id, meta in docs.items():
+                for name, values in meta["keywords"].items():
+                    for v in values:
+                        self._keywords[name][v].add(doc_id)
+                self.codes.put(doc_id, meta["codes"])
+                self.models.put(doc_id, meta["models"])
+        self.loaded_from_disk = True
+        return True
+
+    def sync(
+        self,
+        current: Mapping[int, int],
+        fetch: Callable[[Sequence[int]], Sequence[Document]],
+        *,
+        progress: Progress | None = None,
+    ) -> SyncReport:
+        """Make the index match `current` (id -> version), fetching only what differs."""
+        indexed = self.versions()
+        report = SyncReport(rebuilt=not indexed and bool(current))
+        stale = [i for i in indexed if i not in current]
+        todo = [i for i, v in current.items() if indexed.get(i) != v]
+        report.removed = len(stale)
+        report.updated = sum(1 for i in todo if i in indexed)
+        report.added = len(todo) - report.updated
+        if stale:
+            self.remove(stale)
+        for start in range(0, len(todo), 1024):
+            chunk = todo[start : start + 1024]
+            self.upsert(list(fetch(chunk)))
+            if progress:
+                progress(min(start + len(chunk), len(todo)), len(todo))
+        if stale or todo:
+            self.save()
+        return report

@@ -1,0 +1,53 @@
+"""What command-line jobs share with the app: settings, database, the search index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker, migrate
+from app.search.index import ArticleIndex, tqdm_progress
+from embeddings.encoder import Encoder, SentenceTransformerEncoder
+
+
+@dataclass
+class Context:
+    """Open resources for a job."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    index: ArticleIndex
+
+
+@contextmanager
+def open_context(
+    *, sync: bool = True, settings: Settings | None = None, encoder: Encoder | None = None
+) -> Iterator[Context]:
+    """Migrate the database and open the index (repairing it, with progress)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = settings or get_settings()
+    engine = make_engine(settings.effective_database_url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    encoder = encoder or SentenceTransformerEncoder(
+        settings.model_path, threads=settings.encoder_threads
+    )
+    index = ArticleIndex(encoder, settings.index_dir, save_delay=0)
+    if sync:
+        progress, close = tqdm_progress("indexing")
+        try:
+            index.open(sessions, progress=progress)
+        finally:
+            close()
+    try:
+        yield Context(settings, engine, sessions, index)
+    finally:
+        index.close()
+        engine.dispose()

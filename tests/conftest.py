@@ -1,0 +1,149 @@
+"""Shared fixtures: the real model, real databases (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set) and the app over real HTTP semantics (TestClient)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from app.config import Settings
+from app.main import create_app
+from embeddings.encoder import SentenceTransformerEncoder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge" / "articles"
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def _pg_available() -> str | None:
+    if not PG_URL:
+        return "TEST_DATABASE_URL is not set"
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL at TEST_DATABASE_URL does not answer: {exc.__class__.__name__}"
+    return None
+
+
+PG_SKIP = _pg_available()
+if PG_SKIP and os.environ.get("REQUIRE_POSTGRES"):
+    raise pytest.UsageError(f"REQUIRE_POSTGRES is set but {PG_SKIP}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"postgresql: {'skipped: ' + PG_SKIP if PG_SKIP else 'on (' + str(PG_URL) + ')'}"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceTransformerEncoder:
+    """The packaged all-MiniLM-L6-v2, loaded once."""
+    return SentenceTransformerEncoder(threads=2)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if PG_SKIP:
+        pytest.skip(PG_SKIP)
+    assert PG_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+AppFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(
+    encoder: SentenceTransformerEncoder, tmp_path: Path
+) -> Iterator[Callable[..., TestClient]]:
+    """Start the app (lifespan included) on a database and data dir; closed after the test."""
+    opened: list[TestClient] = []
+
+    def start(database_url: str, data_dir: Path | None = None, **overrides: object) -> TestClient:
+        values: dict[str, object] = {
+            "data_dir": data_dir or tmp_path / "data",
+            "database_url": database_url,
+            "index_save_delay": 0,
+        }
+        settings = Settings(**(values | overrides))  # type: ignore[arg-type]
+        client = TestClient(create_app(settings, encoder=encoder), raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield start
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: AppFactory, database_url: str) -> TestClient:
+    """The app on an empty database (each backend)."""
+    return make_client(database_url)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(
+    encoder: SentenceTransformerEncoder, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A data dir with the whole seed library loaded through the loader, built once."""
+    from scripts.load_knowledge import load_library
+
+    data_dir = tmp_path_factory.mktemp("seeded")
+    settings = Settings(data_dir=data_dir, database_url=None, index_save_delay=0)
+    report = load_library(settings=settings, folder=KNOWLEDGE, encoder=encoder)
+    assert report.invalid == [], report.invalid
+    return data_dir
+
+
+@pytest.fixture
+def seeded(make_client: AppFactory, seeded_template: Path, tmp_path: Path) -> TestClient:
+    """The app on a private copy of the seeded SQLite database and index."""
+    data_dir = tmp_path / "seeded"
+    shutil.copytree(seeded_template, data_dir)
+    return make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+
+
+def article_payload(**overrides: object) -> dict[str, object]:
+    """A valid ArticleCreate body."""
+    body: dict[str, object] = {
+        "title": "Gantry rotation stops with grinding noise",
+        "issue": "The scanner grinds loudly when it spins up and then stops the scan.",
+        "modality": "CT",
+        "manufacturer": "Nordvale Medical",
+        "models": ["Aurion 64"],
+        "error_codes": ["GNT-999"],
+        "cause": "Worn gantry bearing.",
+        "steps": [
+            {"text": "Stop scanning and note the error on the console."},
+            {"text": "Inspect the bearing.", "tier1_allowed": False, "restriction": "covers"},
+        ],
+        "escalate_when": "Any grinding noise.",
+        "status": "published",
+    }
+    body.update(overrides)
+    return body

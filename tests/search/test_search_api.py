@@ -1,0 +1,159 @@
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import KNOWLEDGE, AppFactory
+
+# (query as a dispatcher types it, the article that fixes it)
+KNOWN = [
+    ("CT makes a popping sound and the images have streaks", "ct-tube-arcing-popping"),
+    ("knee coil not recognised", "mr-knee-coil-not-recognised"),
+    ("error HV-417", "ct-tube-arcing-popping"),
+    ("ultrasound probe not detected when plugged in", "us-probe-not-detected"),
+    ("worklist is empty on the scanner", None),
+]
+
+
+def _search(client: TestClient, **body: object) -> dict:
+    response = client.post("/search", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(("query", "slug"), [k for k in KNOWN if k[1]])
+def test_search_known_query_ranks_its_article_in_top_3(
+    seeded: TestClient, query: str, slug: str
+) -> None:
+    results = _search(seeded, query=query, limit=3)["results"]
+    assert slug in [r["slug"] for r in results]
+
+
+@pytest.mark.parametrize("spelling", ["HV-417", "hv417", "HV 417", "Error hv-417 on console"])
+def test_search_error_code_any_spelling_ranks_its_article_first(
+    seeded: TestClient, spelling: str
+) -> None:
+    top = _search(seeded, query=spelling)["results"][0]
+    assert top["slug"] == "ct-tube-arcing-popping"
+    assert top["why"]["error_codes"] == ["HV-417"]
+
+
+def test_search_result_carries_steps_with_tier1_marking_and_why(seeded: TestClient) -> None:
+    top = _search(seeded, query="HV-417")["results"][0]
+    assert top["steps"], "steps are returned with the hit"
+    assert any(not s["tier1_allowed"] for s in top["steps"])
+    assert all(s["restriction"] for s in top["steps"] if not s["tier1_allowed"])
+    why = top["why"]
+    assert set(why) >= {"semantic", "keyword_terms", "error_codes", "filters", "summary"}
+    assert "HV-417" in why["summary"]
+
+
+def test_search_filters_are_hard(seeded: TestClient) -> None:
+    results = _search(seeded, query="HV-417 popping streaks", filters={"modality": "MR"}, limit=10)[
+        "results"
+    ]
+    assert results
+    assert {r["modality"] for r in results} == {"MR"}
+    assert "ct-tube-arcing-popping" not in [r["slug"] for r in results]
+
+
+def test_search_manufacturer_filter_keeps_generic_articles(seeded: TestClient) -> None:
+    results = _search(
+        seeded,
+        query="table will not move",
+        limit=20,
+        filters={"modality": "CT", "manufacturer": "helix imaging"},
+    )["results"]
+    assert results
+    assert {r["manufacturer"] for r in results} <= {"Helix Imaging", None}
+
+
+def test_search_only_returns_published_articles(seeded: TestClient) -> None:
+    top = _search(seeded, query="HV-417")["results"][0]
+    seeded.post(f"/articles/{top['id']}/archive")
+    after = _search(seeded, query="HV-417", limit=10)["results"]
+    assert top["slug"] not in [r["slug"] for r in after]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"query": ""}, "query"),
+        ({"query": "   "}, "query"),
+        ({"query": "x" * 1001}, "query"),
+        ({}, "query"),
+        ({"query": "coil", "limit": 0}, "limit"),
+        ({"query": "coil", "limit": 51}, "limit"),
+        ({"query": "coil", "filters": {"modality": "PET"}}, "filters.modality"),
+        ({"query": "coil", "filters": {"manufacturer": "Acme"}}, "filters.manufacturer"),
+        ({"query": "coil", "filters": {"error_code": "ZZ-1"}}, "filters.error_code"),
+        ({"query": "coil", "filters": {"colour": "red"}}, "filters.colour"),
+        ({"query": 42}, "query"),
+    ],
+)
+def test_search_bad_input_gets_422_naming_the_field(
+    seeded: TestClient, body: dict, field: str
+) -> None:
+    response = seeded.post("/search", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_search_unknown_manufacturer_lists_valid_values(seeded: TestClient) -> None:
+    response = seeded.post("/search", json={"query": "x", "filters": {"manufacturer": "Acme"}})
+    assert "Nordvale Medical" in response.json()["valid_values"]
+
+
+def test_restart_reuses_persisted_index_with_same_results(
+    make_client: AppFactory, seeded: TestClient, tmp_path: Path
+) -> None:
+    queries = [q for q, _ in KNOWN]
+    before = [_search(seeded, query=q, limit=5)["results"] for q in queries]
+    data_dir = tmp_path / "seeded"
+    seeded.__exit__(None, None, None)
+    again = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+    status = again.get("/search/index").json()
+    assert status["loaded_from_disk"] is True
+    assert status["last_sync"] == {"added": 0, "updated": 0, "removed": 0, "rebuilt": False}
+    after = [_search(again, query=q, limit=5)["results"] for q in queries]
+    assert [[(r["slug"], r["score"]) for r in rs] for rs in after] == [
+        [(r["slug"], r["score"]) for r in rs] for rs in before
+    ]
+
+
+def test_deleted_index_files_are_rebuilt_with_same_results(
+    make_client: AppFactory, seeded: TestClient, tmp_path: Path
+) -> None:
+    queries = [q for q, _ in KNOWN]
+    before = [[r["slug"] for r in _search(seeded, query=q)["results"]] for q in queries]
+    data_dir = tmp_path / "seeded"
+    seeded.__exit__(None, None, None)
+    shutil.rmtree(data_dir / "index")
+    again = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+    status = again.get("/search/index").json()
+    assert status["loaded_from_disk"] is False
+    assert status["last_sync"]["rebuilt"] is True
+    assert status["documents"] == len(list(KNOWLEDGE.rglob("*.md")))
+    after = [[r["slug"] for r in _search(again, query=q)["results"]] for q in queries]
+    assert after == before
+
+
+def test_write_not_yet_saved_is_repaired_at_start(
+    make_client: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    from tests.conftest import article_payload
+
+    data_dir = tmp_path / "d"
+    first = make_client(database_url, data_dir, index_save_delay=3600)
+    first.post("/articles", json=article_payload(title="Saved before the crash"))
+    first.app.state.index.hybrid.save()  # type: ignore[attr-defined]
+    created = first.post("/articles", json=article_payload()).json()
+    # simulate a crash: the vector files never got the write
+    first.app.state.index._timer.cancel()  # type: ignore[attr-defined]
+    first.app.state.index.hybrid.lexical.close()  # type: ignore[attr-defined]
+    again = make_client(database_url, data_dir)
+    results = _search(again, query="grinding noise when the gantry spins")["results"]
+    assert results[0]["slug"] == created["slug"]
+    assert again.get("/search/index").json()["documents"] == 2
