@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from app.articles import service
-from app.articles.models import ArticleStatus, Modality
+from app.articles.models import Article, ArticleStatus, Modality
 from app.articles.schemas import (
     ArticleCreate,
     ArticlePage,
@@ -25,8 +26,10 @@ router = APIRouter(prefix="/articles", tags=["articles"])
 REF = "Numeric id or slug of the article."
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
+def _read(response: Response, article: Article) -> ArticleRead:
+    """The article as returned, with its version as ETag (what If-Match sends back)."""
+    response.headers["ETag"] = f'"{article.version}"'
+    return ArticleRead.model_validate(article)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an article")
@@ -39,9 +42,8 @@ def create_article(
 ) -> ArticleRead:
     """Create a draft (or directly published) article; a published one is searchable at once."""
     article = service.create(session=session, data=data, actor=actor.name, indexer=index)
-    _etag(response, article.version)
     response.headers["Location"] = f"/articles/{article.id}"
-    return ArticleRead.model_validate(article)
+    return _read(response, article)
 
 
 @router.get("", summary="List articles")
@@ -100,8 +102,6 @@ async def import_articles(
     new version.
     """
     payload = await request.body()
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(
         service.import_jsonl, session=session, payload=payload, actor=actor.name, indexer=index
     )
@@ -111,8 +111,7 @@ async def import_articles(
 def read_article(ref: str, response: Response, session: DbSession) -> ArticleRead:
     """The current version; its ETag is the version to send back in If-Match."""
     article = service.get(session=session, ref=ref)
-    _etag(response, article.version)
-    return ArticleRead.model_validate(article)
+    return _read(response, article)
 
 
 @router.patch("/{ref}", summary="Update an article")
@@ -130,8 +129,7 @@ def update_article(
     article = service.update(
         session=session, ref=ref, data=data, actor=actor.name, indexer=index, if_match=if_match
     )
-    _etag(response, article.version)
-    return ArticleRead.model_validate(article)
+    return _read(response, article)
 
 
 def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped-def]
@@ -151,8 +149,7 @@ def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped
             indexer=index,
             if_match=if_match,
         )
-        _etag(response, article.version)
-        return ArticleRead.model_validate(article)
+        return _read(response, article)
 
     handler.__doc__ = (
         f"{summary}. If-Match is optional here; an illegal move gets 409 with the "
@@ -210,5 +207,4 @@ def restore_version(
         indexer=index,
         if_match=if_match,
     )
-    _etag(response, article.version)
-    return ArticleRead.model_validate(article)
+    return _read(response, article)

@@ -20,8 +20,9 @@ def _check_filters(index: ArticleIndex, filters: SearchFilters) -> dict[str, lis
     """Filters as the index wants them; an unknown value is a 422 listing the valid ones."""
     out: dict[str, list[str]] = {}
     for name, value in filters.model_dump(exclude_none=True, mode="json").items():
-        known = index.hybrid.known_values(name)
         if name != "modality" and not index.hybrid.has_value(name, value):
+            # listing the valid values scans the index: only on the error path
+            known = index.hybrid.known_values(name)
             listed = sorted(known)[:MAX_LISTED]
             more = f" (and {len(known) - MAX_LISTED} more)" if len(known) > MAX_LISTED else ""
             raise InvalidInput(
