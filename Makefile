@@ -23,6 +23,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/python -m scripts.load_knowledge
+	$(BIN)/python -m scripts.create_admin_key --if-none
 	@echo "API docs: http://127.0.0.1:8000/docs"
 	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
 

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: a SQLite file in DATA_DIR."
     )
     knowledge_dir: Path = Field(Path("knowledge/articles"), description="Seed library folder.")
+    glossary_path: Path = Field(
+        Path("knowledge/glossary.yaml"),
+        description="Synonym groups used to widen queries (skipped when the file is absent).",
+    )
     model_path: Path | None = Field(
         None, description="Local sentence-transformers model folder; default: the packaged one."
     )

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.auth import service as auth_service
+from app.auth.permissions import Permission
+from app.auth.service import Principal
 from app.config import Settings
-from app.errors import InvalidInput
+from app.errors import Forbidden, InvalidInput
 from app.search.index import ArticleIndex
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is making the request (recorded as author / changed_by)."""
-
-    name: str
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
 
 
 def get_settings(request: Request) -> Settings:
@@ -40,9 +39,37 @@ def get_index(request: Request) -> ArticleIndex:
     return index
 
 
-def get_actor(request: Request) -> Actor:
-    """The caller. Authentication (API keys and roles) replaces this one function."""
-    return Actor(name="local")
+def get_principal(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> Principal:
+    """The caller, from its API key (401 when missing or bad)."""
+    raw = bearer.credentials if bearer else header
+    principal = auth_service.authenticate(session=session, raw=raw)
+    request.state.principal = principal  # read by the audit log
+    return principal
+
+
+def require(*permissions: Permission) -> Callable[..., Principal]:
+    """A dependency admitting only callers holding every one of `permissions` (else 403)."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        missing = [p for p in permissions if not principal.can(p)]
+        if missing:
+            raise Forbidden(
+                f"this key lacks the permission {', '.join(missing)}",
+                missing_permissions=[str(p) for p in missing],
+            )
+        return principal
+
+    return check
+
+
+def permit(*permissions: Permission) -> Any:
+    """`Annotated[Principal, permit(P.X)]`: the route's role check, declared on the route."""
+    return Depends(require(*permissions))
 
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
@@ -69,5 +96,5 @@ def get_if_match(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[Session, Depends(get_session)]
 SearchIndex = Annotated[ArticleIndex, Depends(get_index)]
-CurrentActor = Annotated[Actor, Depends(get_actor)]
+CurrentKey = Annotated[Principal, Depends(get_principal)]
 IfMatch = Annotated[int | None, Depends(get_if_match)]

@@ -64,6 +64,20 @@ class InvalidInput(DomainError):
         self.errors = errors or []
 
 
+class Unauthorized(DomainError):
+    """No key, or a key that is unknown or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    """The key is valid but lacks a permission."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class PayloadTooLarge(DomainError):
     """The request body is larger than allowed."""
 

@@ -12,6 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
 from app.articles.router import router as articles_router
+from app.audit.middleware import AuditLog
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
 from app.search.index import ArticleIndex
@@ -26,6 +29,10 @@ Tier-1 troubleshooting assistant for medical-imaging equipment service.
 A dispatcher describes the caller's symptom; `POST /search` returns ranked fixes from
 the article library, with steps (tier-2-only steps are marked) and why each matched.
 Engineers write and version articles under `/articles`.
+
+Every endpoint except `/health`, `/docs` and `/openapi.json` needs an API key, sent as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`; roles limit what each key may do
+(see docs/permissions.md). A missing or bad key gets 401, a missing permission 403.
 
 Every error has one shape: `application/problem+json` (RFC 9457) with `errors`
 listing each field at fault.
@@ -97,7 +104,12 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         enc = encoder or SentenceTransformerEncoder(
             settings.model_path, threads=settings.encoder_threads
         )
-        index = ArticleIndex(enc, settings.index_dir, save_delay=settings.index_save_delay)
+        index = ArticleIndex(
+            enc,
+            settings.index_dir,
+            save_delay=settings.index_save_delay,
+            glossary=settings.glossary_path,
+        )
         index.open(sessions)
         app.state.settings = settings
         app.state.engine = engine
@@ -116,9 +128,12 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(AuditLog)
     app.add_middleware(BodyLimit, settings=settings)
     app.include_router(search_router)
     app.include_router(articles_router)
+    app.include_router(auth_router)
+    app.include_router(audit_router)
 
     @app.get("/health", tags=["health"], summary="Liveness and index size")
     def health() -> dict[str, Any]:

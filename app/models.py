@@ -3,4 +3,6 @@
 
 def import_all() -> None:
     """Register all tables on Base.metadata."""
-    import app.articles.models  # noqa: F401
+    import app.articles.models
+    import app.audit.models
+    import app.auth.models  # noqa: F401

@@ -15,6 +15,9 @@ class FusionWeights:
     lexical: BM25 divided by the best BM25 score of the query (so it lies in 0..1).
     model: bonus when the query names a model the article covers.
     code: bonus for an exact error-code hit, large enough to rank it above any other article.
+    synonyms: weight of glossary equivalents of query words in BM25, relative to the
+        query's own words (0: no lexical expansion).
+    expand_dense: whether the dense lanes encode the query with its glossary equivalents.
     """
 
     headline: float = 1.0
@@ -22,14 +25,16 @@ class FusionWeights:
     lexical: float = 0.08
     model: float = 0.05
     code: float = 10.0
+    synonyms: float = 0.0
+    expand_dense: bool = False
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
-        return FusionWeights(self.headline, self.body, 0.0, 0.0, 0.0)
+        return FusionWeights(self.headline, self.body, 0.0, 0.0, 0.0, 0.0, self.expand_dense)
 
     def lexical_only(self) -> FusionWeights:
         """BM25 alone."""
-        return FusionWeights(0.0, 0.0, 1.0, 0.0, 0.0)
+        return FusionWeights(0.0, 0.0, 1.0, 0.0, 0.0, self.synonyms, False)
 
 
 @dataclass

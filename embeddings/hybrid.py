@@ -20,6 +20,7 @@ from embeddings.encoder import Encoder, Vectors
 from embeddings.exact import ExactIndex, normalise
 from embeddings.fusion import Candidate, FusionWeights, fuse
 from embeddings.lexical import LexicalDoc, LexicalIndex
+from embeddings.synonyms import Glossary
 from embeddings.vector_index import VectorIndex
 
 FORMAT = 1
@@ -66,6 +67,7 @@ class HybridIndex:
         weights: FusionWeights | None = None,
         lexical_boosts: Mapping[str, float] | None = None,
         batch_size: int = 128,
+        glossary_groups: Sequence[Sequence[str]] = (),
     ) -> None:
         self.encoder = encoder
         self.path = path
@@ -76,6 +78,7 @@ class HybridIndex:
         self._lock = threading.RLock()
         self.loaded_from_disk = False
         self.lexical = self._open_lexical()
+        self.glossary = Glossary(glossary_groups, self.lexical.terms)
         self._reset_memory()
 
     # -- state ---------------------------------------------------------------------------
@@ -225,6 +228,16 @@ class HybridIndex:
             allowed = ids if allowed is None else allowed & ids
         return allowed
 
+    def expansions(self, text: str) -> list[str]:
+        """Glossary terms equivalent to words of the query (what the query is widened with)."""
+        return self.glossary.expand(text)
+
+    def dense_text(self, text: str, weights: FusionWeights | None = None) -> str:
+        """The text the dense lanes encode: the query, plus its glossary equivalents when
+        the weights ask for dense expansion."""
+        extra = self.expansions(text) if (weights or self.weights).expand_dense else []
+        return f"{text} ({', '.join(extra)})" if extra else text
+
     def search(
         self,
         text: str,
@@ -234,9 +247,17 @@ class HybridIndex:
         weights: FusionWeights | None = None,
         query_vector: Vectors | None = None,
     ) -> list[Candidate]:
-        """Fused top-k for a query, each with the evidence of every lane."""
+        """Fused top-k for a query, each with the evidence of every lane.
+
+        `query_vector`, when given, must encode `dense_text(text, weights)`.
+        """
         w = weights or self.weights
-        qv = query_vector if query_vector is not None else self.encoder.encode([text])
+        extra = self.expansions(text) if w.synonyms else []
+        qv = (
+            query_vector
+            if query_vector is not None
+            else self.encoder.encode([self.dense_text(text, w)])
+        )
         q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
         pool = max(4 * k, 40)
         filters = {n: list(v) for n, v in (filters or {}).items() if v}
@@ -261,7 +282,10 @@ class HybridIndex:
                     n: [normalise(v) for v in vals] + ([ANY] if self.keyword_fields[n] else [])
                     for n, vals in filters.items()
                 }
-                for doc_id, score in self.lexical.search(text, pool, filters=lex_filters):
+                lexical_hits = self.lexical.search(
+                    text, pool, filters=lex_filters, extra=extra, extra_boost=w.synonyms
+                )
+                for doc_id, score in lexical_hits:
                     cand(doc_id).lexical = score
             if w.code:
                 for doc_id, found in self.codes.match(text).items():

@@ -144,19 +144,25 @@ class LexicalIndex:
         k: int,
         *,
         filters: Mapping[str, Sequence[str]] | None = None,
+        extra: Sequence[str] = (),
+        extra_boost: float = 0.5,
     ) -> list[tuple[int, float]]:
         """Top-k (id, bm25 score) for a free-text query; filters are exact keyword matches.
 
         Within a filter field any listed value matches; across fields all must match.
+        `extra` texts (e.g. synonyms) count with `extra_boost` of a query term's weight.
         """
-        terms = self.terms(text)
-        if not terms:
+        weighted = dict.fromkeys(self.terms(text), 1.0)
+        for phrase in extra:
+            for term in self.terms(phrase):
+                weighted.setdefault(term, extra_boost)
+        if not weighted:
             return []
         should: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for name, boost in self.text_fields.items():
-            for term in dict.fromkeys(terms):
+            for term, weight in weighted.items():
                 q = tantivy.Query.term_query(self._schema, name, term, index_option="freq")
-                should.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, boost)))
+                should.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, boost * weight)))
         query = tantivy.Query.boolean_query(should)
         if filters:
             musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, query)]

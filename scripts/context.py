@@ -39,7 +39,7 @@ def open_context(
     encoder = encoder or SentenceTransformerEncoder(
         settings.model_path, threads=settings.encoder_threads
     )
-    index = ArticleIndex(encoder, settings.index_dir, save_delay=0)
+    index = ArticleIndex(encoder, settings.index_dir, save_delay=0, glossary=settings.glossary_path)
     if sync:
         progress, close = tqdm_progress("indexing")
         try:

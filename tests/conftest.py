@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from app.auth import service as auth_service
 from app.config import Settings
 from app.main import create_app
 from embeddings.encoder import SentenceTransformerEncoder
@@ -93,6 +94,12 @@ def make_client(
         client = TestClient(create_app(settings, encoder=encoder), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
+        with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+            admin_key = auth_service.bootstrap_admin(
+                session=session, name="Test admin", only_if_empty=False
+            )
+        assert admin_key
+        client.headers["X-API-Key"] = admin_key
         return client
 
     yield start
@@ -147,3 +154,20 @@ def article_payload(**overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+def key_for(client: TestClient, *roles: str, name: str | None = None) -> tuple[int, str]:
+    """Create a person with these roles through the API; returns (person id, API key)."""
+    person = client.post(
+        "/people",
+        json={
+            "name": name or f"{'/'.join(roles)} {uuid.uuid4().hex[:6]}",
+            "roles": list(roles),
+            "phone": "+44 20 7946 0000",
+            "email": "someone@example.org",
+        },
+    )
+    assert person.status_code == 201, person.text
+    key = client.post("/keys", json={"name": "test", "person_id": person.json()["id"]})
+    assert key.status_code == 201, key.text
+    return person.json()["id"], key.json()["key"]

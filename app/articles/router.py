@@ -19,7 +19,9 @@ from app.articles.schemas import (
     ArticleVersionSummary,
     ImportReport,
 )
-from app.deps import CurrentActor, DbSession, IfMatch, SearchIndex
+from app.auth.permissions import P
+from app.auth.service import Principal
+from app.deps import DbSession, IfMatch, SearchIndex, permit
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -38,7 +40,7 @@ def create_article(
     response: Response,
     session: DbSession,
     index: SearchIndex,
-    actor: CurrentActor,
+    actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
 ) -> ArticleRead:
     """Create a draft (or directly published) article; a published one is searchable at once."""
     article = service.create(session=session, data=data, actor=actor.name, indexer=index)
@@ -49,6 +51,7 @@ def create_article(
 @router.get("", summary="List articles")
 def list_articles(
     session: DbSession,
+    _: Annotated[Principal, permit(P.ARTICLES_READ)],
     status_: Annotated[ArticleStatus | None, Query(alias="status")] = None,
     modality: Modality | None = None,
     manufacturer: Annotated[str | None, Query(max_length=100)] = None,
@@ -93,7 +96,10 @@ def list_articles(
     },
 )
 async def import_articles(
-    request: Request, session: DbSession, index: SearchIndex, actor: CurrentActor
+    request: Request,
+    session: DbSession,
+    index: SearchIndex,
+    actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
 ) -> ImportReport:
     """One ArticleCreate object per line, matched by slug (or a slug made from the title).
 
@@ -121,7 +127,7 @@ def update_article(
     response: Response,
     session: DbSession,
     index: SearchIndex,
-    actor: CurrentActor,
+    actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
     if_match: IfMatch,
 ) -> ArticleRead:
     """Partial update. Send If-Match (or `version`) with the version you edited: a stale
@@ -138,7 +144,7 @@ def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped
         response: Response,
         session: DbSession,
         index: SearchIndex,
-        actor: CurrentActor,
+        actor: Annotated[Principal, permit(P.ARTICLES_PUBLISH)],
         if_match: IfMatch,
     ) -> ArticleRead:
         article = service.transition(
@@ -175,14 +181,18 @@ router.add_api_route(
 
 
 @router.get("/{ref}/versions", summary="Version history")
-def list_versions(ref: str, session: DbSession) -> list[ArticleVersionSummary]:
+def list_versions(
+    ref: str, session: DbSession, _: Annotated[Principal, permit(P.ARTICLES_READ)]
+) -> list[ArticleVersionSummary]:
     """Every saved version, newest first."""
     versions = service.list_versions(session=session, ref=ref)
     return [ArticleVersionSummary.model_validate(v) for v in versions]
 
 
 @router.get("/{ref}/versions/{version}", summary="Read one version")
-def read_version(ref: str, version: int, session: DbSession) -> ArticleVersionRead:
+def read_version(
+    ref: str, version: int, session: DbSession, _: Annotated[Principal, permit(P.ARTICLES_READ)]
+) -> ArticleVersionRead:
     """The content as it was saved at that version."""
     found = service.get_version(session=session, ref=ref, version=version)
     return ArticleVersionRead.model_validate(found)
@@ -195,7 +205,7 @@ def restore_version(
     response: Response,
     session: DbSession,
     index: SearchIndex,
-    actor: CurrentActor,
+    actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
     if_match: IfMatch,
 ) -> ArticleRead:
     """Save that version's content as a new version (If-Match required)."""

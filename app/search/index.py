@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +19,19 @@ log = logging.getLogger(__name__)
 
 # filter field -> whether an article with no value applies to all values
 KEYWORD_FIELDS = {"modality": False, "manufacturer": True, "model": True, "error_code": False}
+
+
+def read_glossary(path: Path) -> list[list[str]]:
+    """Synonym groups from a YAML list of lists (none when the file is absent)."""
+    if not path.exists():
+        log.warning("glossary %s not found: queries are not widened with synonyms", path)
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    if not isinstance(data, list) or not all(
+        isinstance(g, list) and all(isinstance(t, str) for t in g) for g in data
+    ):
+        raise ValueError(f"{path}: expected a YAML list of lists of terms")
+    return data
 
 
 def headline_text(article: Article) -> str:
@@ -62,8 +76,20 @@ def to_document(article: Article) -> Document:
 class ArticleIndex:
     """Published articles in a HybridIndex, saved to disk shortly after each write."""
 
-    def __init__(self, encoder: Encoder, path: Path | None, *, save_delay: float = 2.0) -> None:
-        self.hybrid = HybridIndex(encoder, path, keyword_fields=KEYWORD_FIELDS)
+    def __init__(
+        self,
+        encoder: Encoder,
+        path: Path | None,
+        *,
+        save_delay: float = 2.0,
+        glossary: Path | None = None,
+    ) -> None:
+        self.hybrid = HybridIndex(
+            encoder,
+            path,
+            keyword_fields=KEYWORD_FIELDS,
+            glossary_groups=read_glossary(glossary) if glossary else [],
+        )
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 
-from app.deps import DbSession, SearchIndex, SettingsDep
+from app.auth.permissions import P
+from app.auth.service import Principal
+from app.deps import DbSession, SearchIndex, SettingsDep, permit
 from app.search import service
 from app.search.schemas import IndexStatus, SearchRequest, SearchResponse
 
@@ -13,7 +17,11 @@ router = APIRouter(tags=["search"])
 
 @router.post("/search", summary="Ranked fixes for a symptom")
 def search(
-    request: SearchRequest, session: DbSession, index: SearchIndex, settings: SettingsDep
+    request: SearchRequest,
+    session: DbSession,
+    index: SearchIndex,
+    settings: SettingsDep,
+    _: Annotated[Principal, permit(P.SEARCH)],
 ) -> SearchResponse:
     """Hybrid search over published articles: meaning (dense vectors), keywords (BM25)
     and exact error codes / model numbers ("HV-417" = "hv417" = "HV 417"). A query that
@@ -30,7 +38,7 @@ def search(
 
 
 @router.get("/search/index", summary="Search index status")
-def index_status(index: SearchIndex) -> IndexStatus:
+def index_status(index: SearchIndex, _: Annotated[Principal, permit(P.SEARCH)]) -> IndexStatus:
     """How many articles are searchable and whether the index was reused from disk."""
     report = index.last_sync
     return IndexStatus(

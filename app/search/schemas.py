@@ -78,6 +78,9 @@ class SearchResponse(BaseModel):
 
     query: str
     filters: SearchFilters
+    expanded_with: list[str] = Field(
+        description="Equivalent terms from the glossary that the query was widened with."
+    )
     total: int
     took_ms: float
     results: list[SearchHit]

@@ -80,6 +80,7 @@ def search(
     return SearchResponse(
         query=query,
         filters=request.filters,
+        expanded_with=index.hybrid.expansions(query) if index.hybrid.weights.synonyms else [],
         total=len(hits),
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         results=hits,

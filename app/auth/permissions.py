@@ -1,0 +1,97 @@
+"""Roles, permissions and the matrix between them: the one place access is decided."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a person does in the service centre."""
+
+    DISPATCHER = "dispatcher"
+    ENGINEER = "engineer"  # remote / tier 2; writes articles
+    FIELD_ENGINEER = "field_engineer"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    """One thing a key may do; integration clients get these directly as scopes."""
+
+    SEARCH = "search"
+    ARTICLES_READ = "articles:read"
+    ARTICLES_WRITE = "articles:write"
+    ARTICLES_PUBLISH = "articles:publish"
+    ASSETS_READ = "assets:read"
+    ASSETS_WRITE = "assets:write"
+    CALLS_READ = "calls:read"
+    CALLS_WORK = "calls:work"
+    CALLS_ESCALATE = "calls:escalate"
+    ESCALATIONS_READ = "escalations:read"
+    ESCALATIONS_HANDLE = "escalations:handle"
+    PEOPLE_READ = "people:read"
+    PEOPLE_ADMIN = "people:admin"
+    WEBHOOKS_ADMIN = "webhooks:admin"
+    AUDIT_READ = "audit:read"
+    INDEX_ADMIN = "index:admin"
+
+
+P = Permission
+
+MATRIX: dict[Role, frozenset[Permission]] = {
+    Role.DISPATCHER: frozenset(
+        {
+            P.SEARCH,
+            P.ARTICLES_READ,
+            P.ASSETS_READ,
+            P.CALLS_READ,
+            P.CALLS_WORK,
+            P.CALLS_ESCALATE,
+            P.PEOPLE_READ,
+        }
+    ),
+    Role.ENGINEER: frozenset(
+        {
+            P.SEARCH,
+            P.ARTICLES_READ,
+            P.ARTICLES_WRITE,
+            P.ARTICLES_PUBLISH,
+            P.ASSETS_READ,
+            P.CALLS_READ,
+            P.CALLS_WORK,
+            P.ESCALATIONS_READ,
+            P.ESCALATIONS_HANDLE,
+            P.PEOPLE_READ,
+        }
+    ),
+    Role.FIELD_ENGINEER: frozenset(
+        {
+            P.SEARCH,
+            P.ARTICLES_READ,
+            P.ASSETS_READ,
+            P.CALLS_READ,
+            P.ESCALATIONS_READ,
+            P.PEOPLE_READ,
+        }
+    ),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+def permissions_for(roles: list[str]) -> frozenset[Permission]:
+    """Union of the permissions of the given roles (unknown role names grant nothing)."""
+    out: set[Permission] = set()
+    for role in roles:
+        if role in Role.__members__.values():
+            out |= MATRIX[Role(role)]
+    return frozenset(out)
+
+
+def matrix_markdown() -> str:
+    """The role/permission matrix as a Markdown table (docs/permissions.md is generated)."""
+    roles = list(Role)
+    lines = ["| permission | " + " | ".join(r.value for r in roles) + " |"]
+    lines.append("|---|" + "---|" * len(roles))
+    for perm in Permission:
+        cells = ["yes" if perm in MATRIX[r] else "" for r in roles]
+        lines.append(f"| `{perm.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""People, clients, API keys (stored hashed) and authentication."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.models import ApiKey, Client, Person
+from app.auth.permissions import Permission, Role, permissions_for
+from app.auth.schemas import ClientCreate, KeyCreate, PersonCreate, PersonUpdate
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound, Unauthorized
+
+KEY_PREFIX = "hd"
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    key_id: int
+    name: str
+    person_id: int | None
+    client_id: int | None
+    roles: tuple[str, ...]
+    permissions: frozenset[Permission]
+
+    def can(self, permission: Permission) -> bool:
+        """Whether this caller holds the permission."""
+        return permission in self.permissions
+
+
+def _hash(secret: str) -> str:
+    # keys are 256-bit random, so a fast hash is enough (no password stretching needed)
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(6)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def authenticate(*, session: Session, raw: str | None) -> Principal:
+    """The principal for a presented key; 401 when missing, unknown or revoked."""
+    if not raw:
+        raise Unauthorized("send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
+    parts = raw.strip().split("_")
+    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+        raise Unauthorized("malformed API key")
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _hash(raw.strip())):
+        raise Unauthorized("unknown API key")
+    if key.revoked_at is not None:
+        raise Unauthorized("this API key was revoked")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now
+        session.commit()
+    if key.person_id is not None:
+        person = session.get(Person, key.person_id)
+        if person is None or not person.active:
+            raise Unauthorized("the owner of this API key is not active")
+        return Principal(
+            key.id, person.name, person.id, None, tuple(person.roles), permissions_for(person.roles)
+        )
+    client = session.get(Client, key.client_id)
+    if client is None:
+        raise Unauthorized("the client of this API key no longer exists")
+    perms = frozenset(Permission(s) for s in client.scopes if s in Permission.__members__.values())
+    return Principal(key.id, client.name, None, client.id, (), perms)
+
+
+def create_person(*, session: Session, data: PersonCreate) -> Person:
+    """Add a person."""
+    person = Person(**data.model_dump(mode="json"))
+    session.add(person)
+    session.commit()
+    return person
+
+
+def get_person(*, session: Session, person_id: int) -> Person:
+    """A person by id."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person with id {person_id}")
+    return person
+
+
+def list_people(
+    *, session: Session, role: Role | None = None, q: str | None = None
+) -> builtins.list[Person]:
+    """People, optionally with a role or a name containing q."""
+    stmt = select(Person).order_by(Person.name, Person.id)
+    if q:
+        stmt = stmt.where(func.lower(Person.name).contains(q.lower()))
+    people = builtins.list(session.scalars(stmt))
+    return [p for p in people if role is None or role in p.roles]
+
+
+def update_person(*, session: Session, person_id: int, data: PersonUpdate) -> Person:
+    """Change a person's details or roles."""
+    person = get_person(session=session, person_id=person_id)
+    for name, value in data.model_dump(exclude_unset=True, mode="json").items():
+        setattr(person, name, value)
+    session.commit()
+    return person
+
+
+def require_role(*, session: Session, person_id: int, role: Role, field: str) -> Person:
+    """The person, who must be active and hold the role (422 naming `field` otherwise)."""
+    person = session.get(Person, person_id)
+    if person is None or not person.active or role not in person.roles:
+        raise InvalidInput(
+            f"person {person_id} is not an active {role}",
+            errors=[{"field": field, "message": f"must be an active person with role {role}"}],
+        )
+    return person
+
+
+def create_client(*, session: Session, data: ClientCreate) -> Client:
+    """Register an integration client."""
+    if session.scalar(select(Client.id).where(Client.name == data.name)):
+        raise Conflict(f"a client named {data.name!r} exists")
+    client = Client(name=data.name, scopes=[s.value for s in data.scopes])
+    session.add(client)
+    session.commit()
+    return client
+
+
+def list_clients(*, session: Session) -> builtins.list[Client]:
+    """All integration clients."""
+    return builtins.list(session.scalars(select(Client).order_by(Client.name)))
+
+
+def create_key(*, session: Session, data: KeyCreate, created_by: int | None) -> tuple[ApiKey, str]:
+    """Issue a key; returns the record and the secret (shown once, stored hashed)."""
+    if (data.person_id is None) == (data.client_id is None):
+        raise InvalidInput(
+            "a key belongs to exactly one person or one client",
+            errors=[{"field": "person_id", "message": "give person_id or client_id, not both"}],
+        )
+    if data.person_id is not None:
+        get_person(session=session, person_id=data.person_id)
+    elif session.get(Client, data.client_id) is None:
+        raise NotFound(f"no client with id {data.client_id}")
+    prefix, raw = _new_key()
+    key = ApiKey(
+        prefix=prefix,
+        key_hash=_hash(raw),
+        name=data.name,
+        person_id=data.person_id,
+        client_id=data.client_id,
+        created_by=created_by,
+    )
+    session.add(key)
+    session.commit()
+    return key, raw
+
+
+def list_keys(*, session: Session) -> builtins.list[ApiKey]:
+    """Every key record (never the secrets)."""
+    return builtins.list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(*, session: Session, key_id: int) -> ApiKey:
+    """Revoke a key: it stops working at once."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"no API key with id {key_id}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.commit()
+    return key
+
+
+def bootstrap_admin(*, session: Session, name: str, only_if_empty: bool) -> str | None:
+    """Create an admin person with a key and return the key (None if keys exist and
+    `only_if_empty`)."""
+    if only_if_empty and session.scalar(select(func.count()).select_from(ApiKey)):
+        return None
+    person = create_person(
+        session=session, data=PersonCreate(name=name, roles=[Role.ADMIN], team="admins")
+    )
+    _, raw = create_key(
+        session=session,
+        data=KeyCreate(name=f"{name} admin key", person_id=person.id),
+        created_by=None,
+    )
+    return raw

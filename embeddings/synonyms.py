@@ -1,0 +1,69 @@
+"""Query expansion from a glossary of equivalent terms (caller words <-> engineer words)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import yaml
+
+Analyzer = Callable[[str], list[str]]
+
+
+class GlossaryError(ValueError):
+    """A malformed glossary file, with the entry at fault."""
+
+
+class Glossary:
+    """Groups of equivalent terms; a query naming one term is expanded with the others.
+
+    Terms are compared after the given analyzer (lowercase, stop words, stemming), so
+    "beds" matches "bed" and "won't turn on" matches "wont turn on".
+    """
+
+    def __init__(self, groups: Iterable[Sequence[str]], analyze: Analyzer) -> None:
+        self._analyze = analyze
+        self.groups: list[list[str]] = []
+        # first analysed term -> [(analysed phrase, group index)]
+        self._starts: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for group in groups:
+            terms = [t.strip() for t in group if t and t.strip()]
+            if len(terms) < 2:
+                continue
+            gi = len(self.groups)
+            self.groups.append(terms)
+            for term in terms:
+                key = tuple(analyze(term))
+                if key:
+                    self._starts.setdefault(key[0], []).append((key, gi))
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    @classmethod
+    def load(cls, path: Path, analyze: Analyzer) -> Glossary:
+        """Read a YAML list of lists of terms."""
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if not isinstance(data, list):
+            raise GlossaryError(f"{path}: expected a list of groups")
+        for n, group in enumerate(data, start=1):
+            if not isinstance(group, list) or not all(isinstance(t, str) for t in group):
+                raise GlossaryError(f"{path}: entry {n} must be a list of strings")
+        return cls(data, analyze)
+
+    def expand(self, text: str) -> list[str]:
+        """Terms equivalent to those in the text, not already in it (in glossary order)."""
+        tokens = self._analyze(text)
+        present = set(tokens)
+        hit_groups: list[int] = []
+        for i, token in enumerate(tokens):
+            for key, gi in self._starts.get(token, ()):
+                if tuple(tokens[i : i + len(key)]) == key and gi not in hit_groups:
+                    hit_groups.append(gi)
+        out: list[str] = []
+        for gi in hit_groups:
+            for term in self.groups[gi]:
+                terms = self._analyze(term)
+                if terms and not set(terms) <= present and term not in out:
+                    out.append(term)
+        return out
