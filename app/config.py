@@ -40,6 +40,30 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Seconds after a write before the vector index is saved."
     )
 
+    response_target_minutes: dict[str, int] = Field(
+        default_factory=lambda: {
+            "system_down": 30,
+            "degraded": 120,
+            "intermittent": 480,
+            "question": 1440,
+        },
+        description="Tier-2 response target per urgency, in minutes (JSON).",
+    )
+    webhook_worker: bool = Field(True, description="Send webhook deliveries in the background.")
+    webhook_poll_seconds: float = Field(0.5, gt=0, description="How often due deliveries run.")
+    webhook_backoff_seconds: float = Field(
+        2.0, ge=0, description="First retry delay; doubles on each failure."
+    )
+    webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a delivery fails.")
+
+    @field_validator("response_target_minutes")
+    @classmethod
+    def _all_urgencies(cls, v: dict[str, int]) -> dict[str, int]:
+        missing = {"system_down", "degraded", "intermittent", "question"} - set(v)
+        if missing:
+            raise ValueError(f"missing targets for {sorted(missing)}")
+        return v
+
     @field_validator("database_url")
     @classmethod
     def _empty_is_none(cls, v: str | None) -> str | None:

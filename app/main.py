@@ -12,13 +12,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
 from app.articles.router import router as articles_router
+from app.assets.router import router as assets_router
 from app.audit.middleware import AuditLog
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
+from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
 from app.search.index import ArticleIndex
 from app.search.router import router as search_router
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.service import DeliveryWorker
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 
 log = logging.getLogger("app")
@@ -115,9 +119,19 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.index = index
+        worker = DeliveryWorker(
+            sessions,
+            poll_seconds=settings.webhook_poll_seconds,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            max_attempts=settings.webhook_max_attempts,
+        )
+        app.state.webhooks = worker
+        if settings.webhook_worker:
+            worker.start()
         try:
             yield
         finally:
+            worker.stop()
             index.close()
             engine.dispose()
 
@@ -132,7 +146,10 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.add_middleware(BodyLimit, settings=settings)
     app.include_router(search_router)
     app.include_router(articles_router)
+    app.include_router(assets_router)
+    app.include_router(calls_router)
     app.include_router(auth_router)
+    app.include_router(webhooks_router)
     app.include_router(audit_router)
 
     @app.get("/health", tags=["health"], summary="Liveness and index size")

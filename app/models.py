@@ -4,5 +4,8 @@
 def import_all() -> None:
     """Register all tables on Base.metadata."""
     import app.articles.models
+    import app.assets.models
     import app.audit.models
-    import app.auth.models  # noqa: F401
+    import app.auth.models
+    import app.calls.models
+    import app.webhooks.models  # noqa: F401

@@ -28,6 +28,8 @@ from app.articles.schemas import (
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from app.errors import validation_errors as _validation_errors
+from app.webhooks import service as webhook_service
+from app.webhooks.models import EventType
 from embeddings.exact import normalise
 
 CONTENT_FIELDS = tuple(ArticleContent.model_fields)
@@ -105,6 +107,21 @@ def _commit(session: Session, article: Article) -> None:
     except IntegrityError as exc:
         session.rollback()
         raise Conflict(f"article slug {article.slug!r} is already taken") from exc
+
+
+def _published(session: Session, article: Article) -> None:
+    """Queue the article.published event in the same transaction as the change."""
+    webhook_service.emit(
+        session=session,
+        type=EventType.ARTICLE_PUBLISHED,
+        payload={
+            "article_id": article.id,
+            "slug": article.slug,
+            "title": article.title,
+            "version": article.version,
+            "modality": article.modality,
+        },
+    )
 
 
 def _notify(indexer: ArticleIndexer | None, articles: Sequence[Article]) -> None:
@@ -224,6 +241,8 @@ def _new(
     session.add(article)
     session.flush()
     _snapshot(session, article, change, actor)
+    if article.status == ArticleStatus.PUBLISHED:
+        _published(session, article)
     return article
 
 
@@ -298,9 +317,10 @@ def transition(
             allowed=sorted(allowed),
         )
     article.status = target
+    _bump(session, article, str(target), actor)
     if target == ArticleStatus.PUBLISHED:
         article.published_at = utcnow()
-    _bump(session, article, str(target), actor)
+        _published(session, article)
     _commit(session, article)
     _notify(indexer, [article])
     return article

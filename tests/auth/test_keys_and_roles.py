@@ -84,6 +84,18 @@ MATRIX = [
     ("field_engineer", "post", "/articles/import", None, False),
     ("admin", "get", "/audit", None, True),
     ("admin", "post", "/people", {"name": "New dispatcher", "roles": ["dispatcher"]}, True),
+    ("dispatcher", "get", "/calls", None, True),
+    ("dispatcher", "get", "/escalations", None, False),
+    ("dispatcher", "post", "/sites", {"hospital": "H"}, False),
+    ("dispatcher", "get", "/assets", None, True),
+    ("engineer", "get", "/escalations", None, True),
+    ("engineer", "post", "/calls/1/escalate", {"reason": "x"}, False),
+    ("engineer", "get", "/webhooks/subscriptions", None, False),
+    ("field_engineer", "get", "/escalations", None, True),
+    ("field_engineer", "post", "/calls", {}, False),
+    ("field_engineer", "post", "/escalations/1/accept", None, False),
+    ("admin", "post", "/sites", {"hospital": "H"}, True),
+    ("admin", "get", "/webhooks/subscriptions", None, True),
 ]
 
 

@@ -1,0 +1,160 @@
+"""Calls, their append-only timeline, ownership intervals, escalations, article links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class Urgency(StrEnum):
+    """How badly the caller is affected (ordered: most urgent first)."""
+
+    SYSTEM_DOWN = "system_down"
+    DEGRADED = "degraded"
+    INTERMITTENT = "intermittent"
+    QUESTION = "question"
+
+
+URGENCY_RANK = {u: n for n, u in enumerate(Urgency)}
+
+
+class CallState(StrEnum):
+    """Lifecycle of a call; transitions live in calls.service.TRANSITIONS."""
+
+    OPEN = "open"  # at tier 1
+    ESCALATED = "escalated"  # waiting for tier 2
+    ACCEPTED = "accepted"  # a tier-2 engineer has it
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    """What happened when the caller tried an article's steps."""
+
+    FIXED = "fixed"
+    NO_CHANGE = "no_change"
+    COULD_NOT_DO = "could_not_do"
+    MADE_WORSE = "made_worse"
+
+
+class EventKind(StrEnum):
+    """Kinds of timeline events."""
+
+    OPENED = "opened"
+    SEARCHED = "searched"
+    ARTICLE_OPENED = "article_opened"
+    STEP_TRIED = "step_tried"
+    NOTE = "note"
+    STATE_CHANGED = "state_changed"
+    OWNER_CHANGED = "owner_changed"
+    ESCALATED = "escalated"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    RESOLVED = "resolved"
+    DRAFT_CREATED = "draft_created"
+
+
+class OwnerKind(StrEnum):
+    """The two kinds of call ownership."""
+
+    CURRENT = "current"  # working the call now
+    FOLLOW_UP = "follow_up"  # keeps the customer informed
+
+
+class Call(Base):
+    """One customer call about one scanner (or a site and modality)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller_name: Mapped[str] = mapped_column(String(100))
+    callback_number: Mapped[str] = mapped_column(String(40), default="")
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    modality: Mapped[str | None] = mapped_column(String(4))
+    symptom: Mapped[str] = mapped_column(Text, default="")
+    urgency: Mapped[str] = mapped_column(String(20))
+    patient_impact: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    opened_by: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_tier: Mapped[int | None] = mapped_column(Integer)
+    fixed_by_article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    draft_article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    # concurrent state changes (two accepts, accept vs. resolve) cannot both win
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class CallEvent(Base):
+    """One thing that happened on a call; never updated or deleted."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Ownership(Base):
+    """An interval during which someone held one kind of ownership of a call."""
+
+    __tablename__ = "call_ownership"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    role: Mapped[str] = mapped_column(String(30))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class CallArticle(Base):
+    """What happened to one article within one call (drives stats, demotion, checks)."""
+
+    __tablename__ = "call_articles"
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    suggested: Mapped[int] = mapped_column(Integer, default=0)
+    opened: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    fixed_tier: Mapped[int | None] = mapped_column(Integer)
+
+
+class Escalation(Base):
+    """A warm transfer to tier 2 with its immutable package."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("call_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(20))
+    target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    queue: Mapped[str] = mapped_column(String(50), default="tier2")
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, accepted, closed
+    package: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

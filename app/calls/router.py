@@ -1,0 +1,282 @@
+"""Calls, the tier-2 escalation queue and article reuse figures over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from app.articles.schemas import ArticleRead
+from app.auth.permissions import P
+from app.auth.service import Principal
+from app.calls import service
+from app.calls.models import CallState, Escalation
+from app.calls.schemas import (
+    ArticleStats,
+    AttemptCreate,
+    CallCreate,
+    CallRead,
+    CallSearch,
+    CallSearchResult,
+    CallSummary,
+    DeclineRequest,
+    DraftFromCall,
+    EscalateRequest,
+    EscalationPackage,
+    EscalationRead,
+    EventRead,
+    NoteCreate,
+    QueueItem,
+    ReasonRequest,
+    ResolveRequest,
+)
+from app.deps import DbSession, SearchIndex, SettingsDep, permit
+
+router = APIRouter(tags=["calls"])
+Reader = Annotated[Principal, permit(P.CALLS_READ)]
+Worker = Annotated[Principal, permit(P.CALLS_WORK)]
+Tier2 = Annotated[Principal, permit(P.ESCALATIONS_HANDLE)]
+PackageReader = Annotated[Principal, permit(P.ESCALATIONS_READ)]
+
+
+def _read(session: DbSession, call_id: int) -> CallRead:
+    return CallRead.model_validate(
+        service.view(session=session, call_id=call_id), from_attributes=True
+    )
+
+
+@router.post("/calls", status_code=status.HTTP_201_CREATED, summary="Open a call")
+def open_call(data: CallCreate, session: DbSession, principal: Worker) -> CallRead:
+    """The opener owns the call; the scanner's primary engineer is the follow-up owner."""
+    call = service.open_call(session=session, data=data, principal=principal)
+    return _read(session, call.id)
+
+
+@router.get("/calls", summary="List calls")
+def list_calls(
+    session: DbSession,
+    _: Reader,
+    state: CallState | None = None,
+    owner_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CallSummary]:
+    """Newest first, optionally by state or current owner."""
+    rows = service.list(session=session, state=state, owner_id=owner_id, limit=limit, offset=offset)
+    return [
+        CallSummary(
+            id=c.id,
+            state=c.state,
+            caller_name=c.caller_name,
+            urgency=c.urgency,
+            symptom=c.symptom,
+            asset_id=c.asset_id,
+            opened_at=c.opened_at,
+            current_owner=name,
+        )
+        for c, name in rows
+    ]
+
+
+@router.get("/calls/{call_id}", summary="Read a call")
+def read_call(call_id: int, session: DbSession, _: Reader) -> CallRead:
+    """State, current owner, follow-up owner, the scanner's primary engineer, the whole
+    timeline and the ownership history."""
+    return _read(session, call_id)
+
+
+@router.post("/calls/{call_id}/search", summary="Search within a call")
+def search_in_call(
+    call_id: int,
+    data: CallSearch,
+    session: DbSession,
+    index: SearchIndex,
+    settings: SettingsDep,
+    principal: Worker,
+) -> CallSearchResult:
+    """Applies the scanner's modality, manufacturer and model as filters (unless
+    overridden); articles already tried without success on this call are ranked below
+    untried ones and marked. Recorded on the timeline with the results shown."""
+    return service.search(
+        session=session,
+        index=index,
+        call_id=call_id,
+        data=data,
+        principal=principal,
+        default_limit=settings.search_default_limit,
+        max_limit=settings.search_max_limit,
+        max_chars=settings.query_max_chars,
+    )
+
+
+@router.post("/calls/{call_id}/articles/{article_id}/open", summary="Record an opened article")
+def open_article(
+    call_id: int, article_id: int, session: DbSession, principal: Worker
+) -> ArticleRead:
+    """Returns the article; the escalation check will ask for its outcome."""
+    article = service.open_article(
+        session=session, call_id=call_id, article_id=article_id, principal=principal
+    )
+    return ArticleRead.model_validate(article)
+
+
+@router.post("/calls/{call_id}/attempts", status_code=201, summary="Record what was tried")
+def record_attempt(
+    call_id: int, data: AttemptCreate, session: DbSession, principal: Worker
+) -> EventRead:
+    """Outcome: fixed, no_change, could_not_do or made_worse, with an optional note."""
+    event = service.record_attempt(session=session, call_id=call_id, data=data, principal=principal)
+    return EventRead.model_validate(event)
+
+
+@router.post("/calls/{call_id}/notes", status_code=201, summary="Add a note")
+def add_note(call_id: int, data: NoteCreate, session: DbSession, principal: Worker) -> EventRead:
+    """A note on the timeline (it goes into the escalation package)."""
+    return EventRead.model_validate(
+        service.add_note(session=session, call_id=call_id, text=data.text, principal=principal)
+    )
+
+
+@router.get("/calls/{call_id}/escalation-check", summary="What escalation still needs")
+def escalation_check(call_id: int, session: DbSession, _: Reader) -> dict[str, Any]:
+    """The completeness check, so the dispatcher can ask while the caller is on the line."""
+    call = service.get(session=session, call_id=call_id)
+    missing = service.missing_for_escalation(session=session, call=call)
+    return {"ready": not missing, "missing": missing}
+
+
+def _escalation_read(e: Escalation) -> EscalationRead:
+    return EscalationRead(
+        id=e.id,
+        call_id=e.call_id,
+        status=e.status,
+        urgency=e.urgency,
+        queue=e.queue,
+        target_engineer_id=e.target_person_id,
+        created_at=e.created_at,
+        due_at=e.due_at,
+        minutes_left=service.minutes_left(e),
+        accepted_by=e.accepted_by,
+        accepted_at=e.accepted_at,
+        package=EscalationPackage.model_validate(e.package),
+    )
+
+
+@router.post("/calls/{call_id}/escalate", status_code=201, summary="Escalate to tier 2")
+def escalate(
+    call_id: int,
+    data: EscalateRequest,
+    response: Response,
+    session: DbSession,
+    index: SearchIndex,
+    settings: SettingsDep,
+    principal: Annotated[Principal, permit(P.CALLS_ESCALATE)],
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> EscalationRead:
+    """Warm transfer. Incomplete calls get 422 listing exactly what is missing (a `safety`
+    event skips the check). A retry with the same Idempotency-Key returns the same
+    escalation (200) instead of a second one."""
+    escalation, created = service.escalate(
+        session=session,
+        index=index,
+        call_id=call_id,
+        data=data,
+        idempotency_key=idempotency_key,
+        principal=principal,
+        targets=settings.response_target_minutes,
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/escalations/{escalation.id}"
+    return _escalation_read(escalation)
+
+
+@router.get("/escalations", summary="The tier-2 queue")
+def escalation_queue(
+    session: DbSession, _: PackageReader, queue: str | None = None
+) -> list[QueueItem]:
+    """Pending escalations, most urgent first, then oldest; with time left to the target."""
+    return service.queue(session=session, queue_name=queue)
+
+
+@router.get("/escalations/{escalation_id}", summary="Read an escalation package")
+def read_escalation(escalation_id: int, session: DbSession, _: PackageReader) -> EscalationRead:
+    """The immutable package (JSON Schema: docs/escalation-package.schema.json). It holds
+    customer contact data: only roles with escalations:read see it."""
+    return _escalation_read(service.get_escalation(session=session, escalation_id=escalation_id))
+
+
+@router.get(
+    "/escalations/{escalation_id}/brief",
+    summary="One-screen brief",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}},
+)
+def read_brief(escalation_id: int, session: DbSession, _: PackageReader) -> PlainTextResponse:
+    """The package as plain text / Markdown, for a person."""
+    e = service.get_escalation(session=session, escalation_id=escalation_id)
+    text = service.render_brief(EscalationPackage.model_validate(e.package))
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+@router.post("/escalations/{escalation_id}/accept", summary="Accept (tier 2)")
+def accept(escalation_id: int, session: DbSession, principal: Tier2) -> EscalationRead:
+    """Ownership moves to the accepting engineer; a second accept gets 409."""
+    return _escalation_read(
+        service.accept(session=session, escalation_id=escalation_id, principal=principal)
+    )
+
+
+@router.post("/escalations/{escalation_id}/decline", summary="Decline (back to the queue)")
+def decline(
+    escalation_id: int, data: DeclineRequest, session: DbSession, principal: Tier2
+) -> EscalationRead:
+    """The escalation stays pending in its queue for another engineer."""
+    return _escalation_read(
+        service.decline(
+            session=session, escalation_id=escalation_id, reason=data.reason, principal=principal
+        )
+    )
+
+
+@router.post("/calls/{call_id}/resolve", summary="Resolve a call")
+def resolve(call_id: int, data: ResolveRequest, session: DbSession, principal: Worker) -> CallRead:
+    """At tier 1, name the article that fixed it (a reuse); at tier 2, give notes."""
+    service.resolve(session=session, call_id=call_id, data=data, principal=principal)
+    return _read(session, call_id)
+
+
+@router.post("/calls/{call_id}/close", summary="Close a resolved call")
+def close(call_id: int, session: DbSession, principal: Worker) -> CallRead:
+    """Resolved → closed."""
+    service.close(session=session, call_id=call_id, principal=principal)
+    return _read(session, call_id)
+
+
+@router.post("/calls/{call_id}/reopen", summary="Reopen a call")
+def reopen(call_id: int, data: ReasonRequest, session: DbSession, principal: Worker) -> CallRead:
+    """Resolved or closed → open at tier 1, owned by whoever reopens it."""
+    service.reopen(session=session, call_id=call_id, reason=data.reason, principal=principal)
+    return _read(session, call_id)
+
+
+@router.post("/calls/{call_id}/draft-article", status_code=201, summary="Capture as article")
+def draft_article(
+    call_id: int,
+    session: DbSession,
+    index: SearchIndex,
+    principal: Annotated[Principal, permit(P.ARTICLES_WRITE)],
+) -> DraftFromCall:
+    """A draft prefilled from the call (issue in the caller's words, environment from the
+    scanner, steps from what fixed it), linked to the call."""
+    article = service.draft_article(
+        session=session, index=index, call_id=call_id, principal=principal
+    )
+    return DraftFromCall(article=ArticleRead.model_validate(article), call_id=call_id)
+
+
+@router.get("/articles/{article_id}/stats", summary="Article reuse figures", tags=["articles"])
+def article_stats(article_id: int, session: DbSession, _: Reader) -> ArticleStats:
+    """Times suggested, opened, tried, fixed (reuse), and the tier-1 fix rate."""
+    return service.article_stats(session=session, article_id=article_id)

@@ -1,0 +1,313 @@
+"""Calls, timeline, ownership and the escalation package over the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.articles.models import Modality
+from app.articles.schemas import ArticleRead
+from app.assets.schemas import AssetRead, SiteRead
+from app.auth.schemas import PersonRead
+from app.calls.models import CallState, EventKind, Outcome, OwnerKind, Urgency
+from app.search.schemas import SearchFilters, SearchHit
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CallCreate(Strict):
+    """What the dispatcher knows when the phone rings.
+
+    Identify the scanner by `asset_id` or `serial_number`; when the caller does not know
+    it, give `site_id` and `modality` instead.
+    """
+
+    caller_name: str = Field(min_length=1, max_length=100)
+    callback_number: str = Field("", max_length=40)
+    asset_id: int | None = None
+    serial_number: str | None = Field(None, max_length=100)
+    site_id: int | None = None
+    modality: Modality | None = None
+    symptom: str = Field("", max_length=4000, description="In the caller's words.")
+    urgency: Urgency
+    patient_impact: bool = False
+    owner_id: int | None = Field(
+        None, description="Dispatcher owning the call; defaults to the key's person."
+    )
+
+
+class CallSearch(Strict):
+    """A search inside a call; the scanner's modality, manufacturer and model are applied
+    as filters unless `use_asset_filters` is false or `filters` overrides them."""
+
+    query: str | None = Field(None, max_length=1000, description="Defaults to the call's symptom.")
+    filters: SearchFilters | None = None
+    use_asset_filters: bool = True
+    limit: int | None = Field(None, ge=1, le=50)
+
+
+class CallHit(SearchHit):
+    """A ranked fix within a call, with what already happened to it on this call."""
+
+    tried_outcome: Outcome | None = None
+    demoted: bool = Field(False, description="Tried without success: ranked below untried.")
+
+
+class CallSearchResult(BaseModel):
+    """Ranked fixes for the call, failed ones last."""
+
+    query: str
+    filters: dict[str, str]
+    skipped_filters: dict[str, str] = Field(
+        description="Scanner values not used as filters because no article carries them."
+    )
+    expanded_with: list[str]
+    results: list[CallHit]
+
+
+class AttemptCreate(Strict):
+    """The outcome of trying an article's steps."""
+
+    article_id: int
+    outcome: Outcome
+    step: int | None = Field(None, ge=1, description="Which step, if one in particular.")
+    note: str = Field("", max_length=2000)
+
+
+class NoteCreate(Strict):
+    """A dispatcher or engineer note."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class SafetyEvent(Strict):
+    """Skips the completeness check: suspected quench, smoke, patient injury..."""
+
+    kind: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class EscalateRequest(Strict):
+    """Hand the call to tier 2: to one engineer, or to a queue (default: tier2)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    urgency: Urgency | None = Field(None, description="Defaults to the call's urgency.")
+    engineer_id: int | None = None
+    queue: str = Field("tier2", min_length=1, max_length=50)
+    safety: SafetyEvent | None = None
+
+
+class DeclineRequest(Strict):
+    """Why tier 2 hands it back to the queue."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ResolveRequest(Strict):
+    """Tier 1 names the article that fixed it; tier 2 writes resolution notes."""
+
+    article_id: int | None = None
+    notes: str | None = Field(None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _something(self) -> ResolveRequest:
+        if self.article_id is None and not self.notes:
+            raise ValueError("give article_id (the article that fixed it) or notes")
+        return self
+
+
+class ReasonRequest(Strict):
+    """A reason for a state change."""
+
+    reason: str = Field("", max_length=1000)
+
+
+class EventRead(BaseModel):
+    """One timeline entry."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: EventKind
+    actor_id: int | None
+    actor_name: str
+    at: datetime
+    data: dict[str, Any]
+
+
+class OwnershipRead(BaseModel):
+    """One ownership interval."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: OwnerKind
+    person_id: int
+    person_name: str
+    role: str
+    started_at: datetime
+    ended_at: datetime | None
+    reason: str
+
+
+class Owners(BaseModel):
+    """Who works the call, who keeps the customer informed, and who owns the scanner."""
+
+    current: PersonRead
+    follow_up: PersonRead
+    primary_engineer: PersonRead | None
+
+
+class CallRead(BaseModel):
+    """A call with its owners, timeline and ownership history."""
+
+    id: int
+    state: CallState
+    allowed_transitions: list[CallState]
+    caller_name: str
+    callback_number: str
+    site: SiteRead | None
+    asset: AssetRead | None
+    modality: Modality | None
+    symptom: str
+    urgency: Urgency
+    patient_impact: bool
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolved_tier: int | None
+    fixed_by_article_id: int | None
+    resolution_notes: str | None
+    draft_article_id: int | None
+    owners: Owners
+    ownership_history: list[OwnershipRead]
+    timeline: list[EventRead]
+    escalation_ids: list[int]
+
+
+class CallSummary(BaseModel):
+    """A call in a list."""
+
+    id: int
+    state: CallState
+    caller_name: str
+    urgency: Urgency
+    symptom: str
+    asset_id: int | None
+    opened_at: datetime
+    current_owner: str
+
+
+class PackagePerson(BaseModel):
+    """A person as the package shows them."""
+
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+
+
+class PackageSearch(BaseModel):
+    """One search run during the call."""
+
+    at: datetime
+    query: str
+    filters: dict[str, str]
+    top_results: list[dict[str, Any]]
+
+
+class PackageAttempt(BaseModel):
+    """One article tried, and what happened."""
+
+    at: datetime
+    article_id: int
+    title: str
+    step: int | None
+    outcome: Outcome
+    note: str
+
+
+class EscalationPackage(BaseModel):
+    """Everything tier 2 needs so the customer never repeats anything (schema version 1)."""
+
+    schema_version: int = 1
+    call_id: int
+    escalation_id: int
+    created_at: datetime
+    escalated_by: PackagePerson
+    caller: dict[str, str]
+    site: dict[str, Any] | None
+    asset: dict[str, Any] | None
+    modality: str | None
+    primary_engineer: PackagePerson | None
+    symptom: str
+    error_codes: list[str]
+    urgency: Urgency
+    patient_impact: bool
+    reason: str
+    safety_event: SafetyEvent | None
+    target: dict[str, Any]
+    searches: list[PackageSearch]
+    attempts: list[PackageAttempt]
+    already_checked: list[str] = Field(description="Don't ask the customer again.")
+    best_untried: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    time_on_call_seconds: int
+    response_due_by: datetime
+    response_target_minutes: int
+
+
+class EscalationRead(BaseModel):
+    """An escalation and its package."""
+
+    id: int
+    call_id: int
+    status: str
+    urgency: Urgency
+    queue: str
+    target_engineer_id: int | None
+    created_at: datetime
+    due_at: datetime
+    minutes_left: int
+    accepted_by: int | None
+    accepted_at: datetime | None
+    package: EscalationPackage
+
+
+class QueueItem(BaseModel):
+    """An escalation waiting in the tier-2 queue."""
+
+    escalation_id: int
+    call_id: int
+    urgency: Urgency
+    patient_impact: bool
+    symptom: str
+    site: str | None
+    asset: str | None
+    target_engineer_id: int | None
+    waiting_minutes: int
+    minutes_left: int
+    created_at: datetime
+
+
+class ArticleStats(BaseModel):
+    """How an article performs on calls (KCS reuse)."""
+
+    article_id: int
+    suggested: int = Field(description="Calls on which it was among the results.")
+    opened: int
+    tried: int = Field(description="Calls on which its steps were tried.")
+    fixed: int = Field(description="Resolved calls linked to it (reuse count).")
+    fixed_tier1: int
+    tier1_fix_rate: float | None = Field(description="Tier-1 fixes / calls where tried.")
+
+
+class DraftFromCall(BaseModel):
+    """The draft created from a call."""
+
+    article: ArticleRead
+    call_id: int

@@ -1,0 +1,59 @@
+"""Webhook subscriptions and deliveries (admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.auth.permissions import P
+from app.auth.service import Principal
+from app.deps import DbSession, permit
+from app.webhooks import service
+from app.webhooks.models import DeliveryStatus
+from app.webhooks.schemas import DeliveryRead, SubscriptionCreate, SubscriptionRead
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+Admin = Annotated[Principal, permit(P.WEBHOOKS_ADMIN)]
+
+
+@router.post("/subscriptions", status_code=status.HTTP_201_CREATED, summary="Subscribe")
+def create_subscription(data: SubscriptionCreate, session: DbSession, _: Admin) -> SubscriptionRead:
+    """Deliveries are POSTed as JSON with `X-Helpdesk-Signature: t=<unix>,v1=<hex>`, the
+    HMAC-SHA256 of `<t>.<body>` with the secret; retried with exponential back-off until
+    the receiver answers 2xx (at least once: receivers de-duplicate by event id)."""
+    return SubscriptionRead.model_validate(service.create_subscription(session=session, data=data))
+
+
+@router.get("/subscriptions", summary="List subscriptions")
+def list_subscriptions(session: DbSession, _: Admin) -> list[SubscriptionRead]:
+    """All subscriptions (secrets are not shown)."""
+    return [SubscriptionRead.model_validate(s) for s in service.list_subscriptions(session=session)]
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Unsubscribe",
+)
+def delete_subscription(subscription_id: int, session: DbSession, _: Admin) -> Response:
+    """Stop sending to this receiver; past deliveries stay readable."""
+    service.delete_subscription(session=session, subscription_id=subscription_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/deliveries", summary="List deliveries with every attempt")
+def list_deliveries(
+    session: DbSession,
+    _: Admin,
+    subscription_id: int | None = None,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+) -> list[DeliveryRead]:
+    """The newest 200 deliveries, each with its attempt log."""
+    return service.list_deliveries(session=session, subscription_id=subscription_id, status=status_)
+
+
+@router.post("/deliveries/{delivery_id}/redeliver", summary="Deliver again")
+def redeliver(delivery_id: int, session: DbSession, _: Admin) -> DeliveryRead:
+    """Queue the delivery again now (for a failed one, or a receiver that lost it)."""
+    return service.redeliver(session=session, delivery_id=delivery_id)

@@ -1,0 +1,85 @@
+"""A service desk with people, a site, a scanner and part of the seed library."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.articles.markdown import parse_file
+from tests.conftest import KNOWLEDGE, key_for
+
+
+@dataclass
+class Desk:
+    """Handles for a test: the client (admin key) and each person's key."""
+
+    client: TestClient
+    dispatcher: str
+    dispatcher_id: int
+    engineer: str
+    engineer_id: int
+    engineer2: str
+    engineer2_id: int
+    field: str
+    field_id: int
+    asset_id: int
+    site_id: int
+
+    def as_(self, key: str) -> dict[str, str]:
+        return {"X-API-Key": key}
+
+
+def load_articles(client: TestClient, folders: tuple[str, ...] = ("ct",)) -> None:
+    """Import part of the seed library through the JSON Lines import."""
+    lines = []
+    for folder in folders:
+        for path in sorted((KNOWLEDGE / folder).glob("*.md")):
+            lines.append(json.dumps(parse_file(path).model_dump(mode="json")))
+    report = client.post("/articles/import", content="\n".join(lines)).json()
+    assert report["failed"] == 0, report
+
+
+@pytest.fixture
+def desk(client: TestClient) -> Desk:
+    load_articles(client)
+    dispatcher_id, dispatcher = key_for(client, "dispatcher", name="Dana Dispatcher")
+    engineer_id, engineer = key_for(client, "engineer", name="Tara Tier2")
+    engineer2_id, engineer2 = key_for(client, "engineer", name="Omar Tier2")
+    field_id, field = key_for(client, "field_engineer", name="Frank Field")
+    site = client.post(
+        "/sites",
+        json={
+            "hospital": "St Elsewhere",
+            "department": "Radiology",
+            "main_phone": "+44 20 7946 0100",
+        },
+    ).json()
+    asset = client.post(
+        "/assets",
+        json={
+            "site_id": site["id"],
+            "modality": "CT",
+            "manufacturer": "Nordvale Medical",
+            "model": "Aurion 64",
+            "serial_number": "AUR64-0042",
+            "software_version": "VA44",
+            "room": "CT 2",
+            "primary_engineer_id": field_id,
+        },
+    ).json()
+    return Desk(
+        client,
+        dispatcher,
+        dispatcher_id,
+        engineer,
+        engineer_id,
+        engineer2,
+        engineer2_id,
+        field,
+        field_id,
+        asset["id"],
+        site["id"],
+    )
