@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """Linear fusion weights; defaults tuned on the StackFAQ dev split (see docs/quality.md).
+    """Linear fusion weights; defaults tuned on the dev splits (see docs/quality.md).
 
     headline: cosine of the query with the title + issue vector.
     body: cosine with the full-text vector.
@@ -25,8 +25,8 @@ class FusionWeights:
     lexical: float = 0.08
     model: float = 0.05
     code: float = 10.0
-    synonyms: float = 0.0
-    expand_dense: bool = False
+    synonyms: float = 0.3
+    expand_dense: bool = True
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""

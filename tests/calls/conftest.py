@@ -32,12 +32,12 @@ class Desk:
         return {"X-API-Key": key}
 
 
-def load_articles(client: TestClient, folders: tuple[str, ...] = ("ct",)) -> None:
-    """Import part of the seed library through the JSON Lines import."""
-    lines = []
-    for folder in folders:
-        for path in sorted((KNOWLEDGE / folder).glob("*.md")):
-            lines.append(json.dumps(parse_file(path).model_dump(mode="json")))
+def load_articles(client: TestClient, every: int = 3) -> None:
+    """Import every `every`-th CT article of the seed library (and the tube-arcing one)
+    through the JSON Lines import: enough to rank, quick to embed."""
+    paths = sorted((KNOWLEDGE / "ct").glob("*.md"))
+    chosen = set(paths[::every]) | {KNOWLEDGE / "ct" / "ct-tube-arcing-popping.md"}
+    lines = [json.dumps(parse_file(p).model_dump(mode="json")) for p in sorted(chosen)]
     report = client.post("/articles/import", content="\n".join(lines)).json()
     assert report["failed"] == 0, report
 

@@ -353,3 +353,9 @@ def test_package_is_refused_to_roles_without_escalations_read(desk: Desk) -> Non
         desk.client.get(f"/escalations/{esc['id']}", headers=desk.as_(desk.field)).status_code
         == 200
     )
+
+
+def test_escalation_schema_doc_matches_code() -> None:
+    from scripts.escalation_schema import DOC, schema_text
+
+    assert DOC.read_text() == schema_text(), "regenerate: python -m scripts.escalation_schema"
