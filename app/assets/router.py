@@ -53,6 +53,13 @@ def update_site(site_id: int, data: SiteUpdate, session: DbSession, _: Writer) -
     return SiteRead.model_validate(service.update_site(session=session, site_id=site_id, data=data))
 
 
+@router.delete("/sites/{site_id}", status_code=204, summary="Delete a site")
+def delete_site(site_id: int, session: DbSession, _: Writer) -> Response:
+    """Only a site without scanners or calls (409 otherwise)."""
+    service.delete_site(session=session, site_id=site_id)
+    return Response(status_code=204)
+
+
 @router.post("/assets", status_code=status.HTTP_201_CREATED, summary="Register a scanner")
 def create_asset(data: AssetCreate, session: DbSession, _: Writer) -> AssetRead:
     """The primary engineer (a field engineer) is the scanner's ultimate owner."""
@@ -105,6 +112,13 @@ def update_asset(asset_id: int, data: AssetUpdate, session: DbSession, _: Writer
     return AssetRead.model_validate(
         service.update_asset(session=session, asset_id=asset_id, data=data)
     )
+
+
+@router.delete("/assets/{asset_id}", status_code=204, summary="Delete a scanner")
+def delete_asset(asset_id: int, session: DbSession, _: Writer) -> Response:
+    """Only a scanner no call refers to (409 otherwise: calls keep their history)."""
+    service.delete_asset(session=session, asset_id=asset_id)
+    return Response(status_code=204)
 
 
 @router.post(

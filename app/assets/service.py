@@ -100,6 +100,29 @@ def _commit_asset(session: Session, serial: str) -> None:
         ) from exc
 
 
+def delete_site(*, session: Session, site_id: int) -> None:
+    """Remove a site that has no scanners and no calls."""
+    site = get_site(session=session, site_id=site_id)
+    if session.scalar(select(func.count()).select_from(Asset).where(Asset.site_id == site.id)):
+        raise Conflict(f"site {site_id} still has scanners; move or delete them first")
+    session.delete(site)
+    _commit_delete(session, f"site {site_id}")
+
+
+def delete_asset(*, session: Session, asset_id: int) -> None:
+    """Remove a scanner that no call refers to."""
+    session.delete(get_asset(session=session, asset_id=asset_id))
+    _commit_delete(session, f"asset {asset_id}")
+
+
+def _commit_delete(session: Session, what: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"{what} is referred to by calls; it is kept for their history") from exc
+
+
 def create_asset(*, session: Session, data: AssetCreate) -> Asset:
     """Register a scanner."""
     get_site(session=session, site_id=data.site_id)

@@ -76,3 +76,31 @@ def test_import_csv_reports_bad_lines_and_keeps_good_ones(client: TestClient) ->
     assert (again["created"], again["updated"]) == (0, 1)
     missing_header = client.post("/assets/import", content="serial_number\nX\n")
     assert missing_header.status_code == 422
+
+
+def test_delete_scanner_with_calls_is_refused(client: TestClient) -> None:
+    site_id = _site(client)
+    field_id, _ = key_for(client, "field_engineer")
+    asset = client.post(
+        "/assets",
+        json={
+            "site_id": site_id,
+            "modality": "MR",
+            "manufacturer": "N",
+            "model": "M",
+            "serial_number": "S-1",
+            "primary_engineer_id": field_id,
+        },
+    ).json()
+    _, dispatcher = key_for(client, "dispatcher")
+    client.post(
+        "/calls",
+        headers={"X-API-Key": dispatcher},
+        json={"caller_name": "A", "asset_id": asset["id"], "urgency": "question"},
+    )
+    assert client.delete(f"/assets/{asset['id']}").status_code == 409
+    assert client.delete(f"/sites/{site_id}").status_code == 409
+    assert client.get(f"/assets/{asset['id']}").status_code == 200
+    other = client.post("/sites", json={"hospital": "Empty"}).json()
+    assert client.delete(f"/sites/{other['id']}").status_code == 204
+    assert client.get(f"/sites/{other['id']}").status_code == 404
