@@ -9,18 +9,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.articles.models import ArticleStatus, Modality
+from app.schemas import LineError, Strict
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,78}[a-z0-9]$"
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SLUG_PATTERN)]
-
-
-class Strict(BaseModel):
-    """Unknown fields are refused, so a misspelt field never silently does nothing."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Step(Strict):
@@ -128,14 +123,6 @@ class ArticleVersionRead(ArticleVersionSummary):
     content: ArticleContent
 
 
-class ImportProblem(BaseModel):
-    """One rejected record of an import."""
-
-    line: int
-    field: str
-    message: str
-
-
 class ImportReport(BaseModel):
     """What an import did, line by line for the failures."""
 
@@ -143,7 +130,7 @@ class ImportReport(BaseModel):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
-    errors: list[ImportProblem] = Field(default_factory=list)
+    errors: list[LineError] = Field(default_factory=list)
 
 
 ArticleSort = Literal[

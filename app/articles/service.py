@@ -22,12 +22,12 @@ from app.articles.schemas import (
     ArticleCreate,
     ArticleSort,
     ArticleUpdate,
-    ImportProblem,
     ImportReport,
 )
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from app.errors import validation_errors as _validation_errors
+from app.schemas import LineError
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 from embeddings.exact import normalise
@@ -426,7 +426,7 @@ def import_jsonl(
                     changed.append(article)
                 continue
         report.failed += 1
-        report.errors.extend(ImportProblem(line=number, **e) for e in errors)
+        report.errors.extend(LineError(line=number, **e) for e in errors)
     _notify(indexer, changed)
     return report
 

@@ -6,12 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.articles.models import Modality
 from app.auth.schemas import PersonRead
-
-
-class Strict(BaseModel):
-    """Unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from app.schemas import LineError, Strict
 
 
 class SiteCreate(Strict):
@@ -89,18 +84,10 @@ class AssetRead(BaseModel):
     backup_engineer: PersonRead | None
 
 
-class ImportLineError(BaseModel):
-    """One rejected CSV line."""
-
-    line: int
-    field: str
-    message: str
-
-
 class AssetImportReport(BaseModel):
     """What a CSV import did."""
 
     created: int = 0
     updated: int = 0
     failed: int = 0
-    errors: list[ImportLineError] = Field(default_factory=list)
+    errors: list[LineError] = Field(default_factory=list)

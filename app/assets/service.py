@@ -16,7 +16,6 @@ from app.assets.schemas import (
     AssetCreate,
     AssetImportReport,
     AssetUpdate,
-    ImportLineError,
     SiteCreate,
     SiteUpdate,
 )
@@ -25,6 +24,7 @@ from app.auth.models import Person
 from app.auth.permissions import Role
 from app.errors import Conflict, InvalidInput, NotFound
 from app.errors import validation_errors as _validation_errors
+from app.schemas import LineError
 
 CSV_COLUMNS = (
     "hospital",
@@ -223,7 +223,7 @@ def import_csv(*, session: Session, payload: bytes) -> AssetImportReport:
         if errors:
             session.rollback()
             report.failed += 1
-            report.errors.extend(ImportLineError(line=line, **e) for e in errors)
+            report.errors.extend(LineError(line=line, **e) for e in errors)
     return report
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit import service
@@ -34,7 +35,8 @@ class AuditLog:
         try:
             await self.app(scope, receive, capture)
         finally:
-            self._record(scope, status)
+            # a blocking database write: keep it off the event loop
+            await run_in_threadpool(self._record, scope, status)
 
     @staticmethod
     def _record(scope: Scope, status: int) -> None:

@@ -12,13 +12,8 @@ from app.articles.schemas import ArticleRead
 from app.assets.schemas import AssetRead, SiteRead
 from app.auth.schemas import PersonRead
 from app.calls.models import CallState, EventKind, Outcome, OwnerKind, Urgency
+from app.schemas import Strict
 from app.search.schemas import SearchFilters, SearchHit
-
-
-class Strict(BaseModel):
-    """Unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class CallCreate(Strict):
