@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +27,16 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         None, description="Local sentence-transformers model folder; default: the packaged one."
     )
-    encoder_threads: int = Field(2, ge=1, le=64, description="Torch threads for encoding.")
+    encoder_backend: Literal["onnx-int8", "torch"] = Field(
+        "onnx-int8", description="Query/article encoder: ONNX int8 (fast) or torch fp32."
+    )
+    encoder_threads: int = Field(
+        1, ge=1, le=64, description="Inference threads per process for the encoder."
+    )
+    batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded together.")
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0, le=100, description="How long a query waits for others to batch with."
+    )
     search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
     search_max_limit: int = Field(50, ge=1, le=200, description="Largest `limit` accepted.")
     query_max_chars: int = Field(1000, ge=10, description="Longest accepted query text.")
@@ -73,6 +83,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The URL in use: DATABASE_URL, or a SQLite file under DATA_DIR."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'helpdesk.db').as_posix()}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where the ONNX export of the model is cached."""
+        return self.data_dir / "models"
 
     @property
     def index_dir(self) -> Path:

@@ -23,7 +23,7 @@ from app.search.index import ArticleIndex
 from app.search.router import router as search_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder, make_encoder
 
 log = logging.getLogger("app")
 
@@ -105,14 +105,19 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)
-        enc = encoder or SentenceTransformerEncoder(
-            settings.model_path, threads=settings.encoder_threads
+        enc = encoder or make_encoder(
+            settings.encoder_backend,
+            model_path=settings.model_path,
+            cache_dir=settings.model_cache_dir,
+            threads=settings.encoder_threads,
         )
         index = ArticleIndex(
             enc,
             settings.index_dir,
             save_delay=settings.index_save_delay,
             glossary=settings.glossary_path,
+            batch_max_size=settings.batch_max_size,
+            batch_max_wait_ms=settings.batch_max_wait_ms,
         )
         index.open(sessions)
         app.state.settings = settings

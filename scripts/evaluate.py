@@ -28,8 +28,9 @@ import numpy as np
 from app.articles.markdown import parse_file
 from app.articles.models import Article, ArticleStatus
 from app.articles.schemas import ArticleCreate
+from app.config import Settings
 from app.search.index import KEYWORD_FIELDS, read_glossary, to_document
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder, make_encoder
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex
 
@@ -254,15 +255,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["seed", "stackfaq"])
     parser.add_argument("--tune", action="store_true", help="tune weights on the dev splits")
+    parser.add_argument("--backend", choices=["onnx-int8", "torch"], default=None)
     parser.add_argument(
         "--weights",
         type=json.loads,
         default=None,
-        help='override FusionWeights fields, as JSON: \'{"body": 0.3}\'',
+        help="override FusionWeights fields, as JSON: '{\"body\": 0.3}'",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    encoder = SentenceTransformerEncoder()
+    settings = Settings()
+    encoder = make_encoder(
+        args.backend or settings.encoder_backend,
+        model_path=settings.model_path,
+        cache_dir=settings.model_cache_dir,
+        threads=2,
+    )
+    print(f"encoder: {encoder.name}")
     vectors = QueryVectors(encoder)
     weights = FusionWeights(**(args.weights or {}))
     sets: dict[str, tuple[HybridIndex, list[Query], list[Query]]] = {}
@@ -283,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune:
         weights = tune([(index, dev) for index, dev, _ in sets.values()], vectors)
         print(f"tuned weights: {weights}")
-    out: dict[str, object] = {"weights": asdict(weights)}
+    out: dict[str, object] = {"encoder": encoder.name, "weights": asdict(weights)}
     if "stackfaq" in sets:
         index, dev, test = sets["stackfaq"]
         for split, qs in (("dev", dev), ("test", test)):

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from app.auth import service as auth_service
 from app.config import Settings
 from app.main import create_app
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.encoder import Encoder, make_encoder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +47,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def encoder() -> SentenceTransformerEncoder:
-    """The packaged all-MiniLM-L6-v2, loaded once."""
-    return SentenceTransformerEncoder(threads=2)
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> Encoder:
+    """The packaged all-MiniLM-L6-v2 through the default backend (ONNX int8, exported
+    once per session from the packaged model), loaded once."""
+    return make_encoder(Settings().encoder_backend, cache_dir=tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -78,9 +79,7 @@ AppFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(
-    encoder: SentenceTransformerEncoder, tmp_path: Path
-) -> Iterator[Callable[..., TestClient]]:
+def make_client(encoder: Encoder, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """Start the app (lifespan included) on a database and data dir; closed after the test."""
     opened: list[TestClient] = []
 
@@ -114,9 +113,7 @@ def client(make_client: AppFactory, database_url: str) -> TestClient:
 
 
 @pytest.fixture(scope="session")
-def seeded_template(
-    encoder: SentenceTransformerEncoder, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def seeded_template(encoder: Encoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the whole seed library loaded through the loader, built once."""
     from scripts.load_knowledge import load_library
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.articles.models import Article, ArticleStatus
-from embeddings.encoder import Encoder
+from embeddings.batcher import MicroBatcher
+from embeddings.encoder import Encoder, Vectors
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class ArticleIndex:
         *,
         save_delay: float = 2.0,
         glossary: Path | None = None,
+        batch_max_size: int = 32,
+        batch_max_wait_ms: float = 2.0,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
@@ -90,10 +93,18 @@ class ArticleIndex:
             keyword_fields=KEYWORD_FIELDS,
             glossary_groups=read_glossary(glossary) if glossary else [],
         )
+        self.batcher = MicroBatcher(
+            encoder.encode, max_batch=batch_max_size, max_wait_ms=batch_max_wait_ms
+        )
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
+
+    def encode_query(self, text: str) -> Vectors:
+        """The dense query vector (glossary-widened), encoded together with concurrent
+        queries by the micro-batcher."""
+        return self.batcher.encode_one(self.hybrid.dense_text(text))
 
     # -- ArticleIndexer ------------------------------------------------------------------
 
@@ -131,6 +142,7 @@ class ArticleIndex:
                 self._timer = None
         if pending:
             self.hybrid.save()
+        self.batcher.close()
         self.hybrid.close()
 
     def open(

@@ -67,7 +67,8 @@ def search(
             errors=[{"field": "limit", "message": f"at most {max_limit}"}],
         )
     filters = _check_filters(index, request.filters)
-    candidates = index.hybrid.search(query, limit, filters=filters)
+    vector = index.encode_query(query)
+    candidates = index.hybrid.search(query, limit, filters=filters, query_vector=vector)
     articles = article_service.get_many(session=session, ids=[c.id for c in candidates])
     by_id = {a.id: a for a in articles if a.status == ArticleStatus.PUBLISHED}
     query_terms = set(index.hybrid.lexical.terms(query))

@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 
 from app.articles.markdown import ArticleFileError, parse_file, parse_text, render
 from app.config import Settings
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.encoder import Encoder
 from scripts.load_knowledge import load_library
 from tests.conftest import KNOWLEDGE, AppFactory
 
@@ -81,7 +81,7 @@ def test_seed_library_files_are_all_valid() -> None:
 
 
 def test_load_library_is_idempotent_and_edit_makes_new_version(
-    encoder: SentenceTransformerEncoder, tmp_path: Path, make_client: AppFactory
+    encoder: Encoder, tmp_path: Path, make_client: AppFactory
 ) -> None:
     folder = tmp_path / "kb"
     folder.mkdir()

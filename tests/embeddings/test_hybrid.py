@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.encoder import Encoder
 from embeddings.hybrid import Document, HybridIndex
 
 FIELDS = {"modality": False, "manufacturer": True}
@@ -31,14 +31,14 @@ DOCS = [
 ]
 
 
-def test_search_ranks_semantic_match_first(encoder: SentenceTransformerEncoder) -> None:
+def test_search_ranks_semantic_match_first(encoder: Encoder) -> None:
     index = HybridIndex(encoder, None, keyword_fields=FIELDS)
     index.upsert(DOCS)
     hits = index.search("the coil for knees isn't showing up", 3)
     assert hits[0].id == 1
 
 
-def test_search_with_filter_never_returns_other_values(encoder: SentenceTransformerEncoder) -> None:
+def test_search_with_filter_never_returns_other_values(encoder: Encoder) -> None:
     index = HybridIndex(encoder, None, keyword_fields=FIELDS)
     index.upsert(DOCS)
     hits = index.search("coil not recognised", 3, filters={"modality": ["CT"]})
@@ -46,7 +46,7 @@ def test_search_with_filter_never_returns_other_values(encoder: SentenceTransfor
 
 
 def test_search_wildcard_field_matches_documents_without_value(
-    encoder: SentenceTransformerEncoder,
+    encoder: Encoder,
 ) -> None:
     index = HybridIndex(encoder, None, keyword_fields=FIELDS)
     index.upsert(DOCS)
@@ -54,9 +54,7 @@ def test_search_wildcard_field_matches_documents_without_value(
     assert {h.id for h in hits} == {2, 3}
 
 
-def test_sync_after_reload_reembeds_only_changes(
-    encoder: SentenceTransformerEncoder, tmp_path: Path
-) -> None:
+def test_sync_after_reload_reembeds_only_changes(encoder: Encoder, tmp_path: Path) -> None:
     index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     index.upsert(DOCS)
     index.save()
@@ -76,9 +74,7 @@ def test_sync_after_reload_reembeds_only_changes(
     assert reopened.versions() == {1: 1, 2: 1}
 
 
-def test_load_with_corrupt_manifest_starts_empty(
-    encoder: SentenceTransformerEncoder, tmp_path: Path
-) -> None:
+def test_load_with_corrupt_manifest_starts_empty(encoder: Encoder, tmp_path: Path) -> None:
     index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     index.upsert(DOCS)
     index.save()

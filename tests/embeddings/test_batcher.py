@@ -1,0 +1,46 @@
+import threading
+
+import numpy as np
+import pytest
+
+from embeddings.batcher import MicroBatcher
+from embeddings.encoder import Encoder
+
+
+def test_concurrent_encodes_share_batches_and_match_direct_encoding(
+    encoder: Encoder,
+) -> None:
+    texts = [f"the table will not move, case {i}" for i in range(24)]
+    batcher = MicroBatcher(encoder.encode, max_batch=16, max_wait_ms=20)
+    out: dict[int, np.ndarray] = {}
+    barrier = threading.Barrier(len(texts))
+
+    def work(i: int) -> None:
+        barrier.wait()
+        out[i] = batcher.encode_one(texts[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert batcher.items == len(texts)
+    assert batcher.batches < len(texts), "concurrent requests were batched"
+    alone = np.stack([encoder.encode([t])[0] for t in texts])
+    batched = np.stack([out[i] for i in range(len(texts))])
+    # int8 dynamic quantization scales activations per batch, so a vector moves a little
+    # with its batch-mates; it must stay the same vector for ranking purposes
+    assert (alone * batched).sum(axis=1).min() > 0.98  # int8 vs fp32 differ as much
+
+
+def test_encoder_failure_reaches_every_waiter() -> None:
+    def broken(_texts):
+        raise RuntimeError("model crashed")
+
+    batcher = MicroBatcher(broken, max_wait_ms=1)
+    futures = [batcher.submit("x"), batcher.submit("y")]
+    for future in futures:
+        with pytest.raises(RuntimeError, match="model crashed"):
+            future.result(timeout=5)
+    batcher.close()
