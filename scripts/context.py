@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
 from app.search.index import ArticleIndex, tqdm_progress
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder, make_encoder
 
 
 @dataclass
@@ -36,8 +36,11 @@ def open_context(
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
     sessions = make_sessionmaker(engine)
-    encoder = encoder or SentenceTransformerEncoder(
-        settings.model_path, threads=settings.encoder_threads
+    encoder = encoder or make_encoder(
+        settings.encoder_backend,
+        model_path=settings.model_path,
+        cache_dir=settings.model_cache_dir,
+        threads=settings.encoder_threads,
     )
     index = ArticleIndex(encoder, settings.index_dir, save_delay=0, glossary=settings.glossary_path)
     if sync:

@@ -1,6 +1,6 @@
 """Write docs/escalation-package.schema.json from the EscalationPackage model.
 
-    python -m scripts.escalation_schema
+python -m scripts.escalation_schema
 """
 
 from __future__ import annotations
