@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     )
     batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded together.")
     batch_max_wait_ms: float = Field(
-        2.0, ge=0, le=100, description="How long a query waits for others to batch with."
+        1.0, ge=0, le=100, description="How long a query waits for others to batch with."
     )
     search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
     search_max_limit: int = Field(50, ge=1, le=200, description="Largest `limit` accepted.")

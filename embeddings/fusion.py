@@ -18,6 +18,8 @@ class FusionWeights:
     synonyms: weight of glossary equivalents of query words in BM25, relative to the
         query's own words (0: no lexical expansion).
     expand_dense: whether the dense lanes encode the query with its glossary equivalents.
+    dense_per_group: how many equivalents of each matched glossary group the dense query
+        gets (encoding time grows with the query's length; BM25 gets them all).
     """
 
     headline: float = 1.0
@@ -27,14 +29,17 @@ class FusionWeights:
     code: float = 10.0
     synonyms: float = 0.3
     expand_dense: bool = True
+    dense_per_group: int = 1
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
-        return FusionWeights(self.headline, self.body, 0.0, 0.0, 0.0, 0.0, self.expand_dense)
+        return FusionWeights(
+            self.headline, self.body, 0.0, 0.0, 0.0, 0.0, self.expand_dense, self.dense_per_group
+        )
 
     def lexical_only(self) -> FusionWeights:
         """BM25 alone."""
-        return FusionWeights(0.0, 0.0, 1.0, 0.0, 0.0, self.synonyms, False)
+        return FusionWeights(0.0, 0.0, 1.0, 0.0, 0.0, self.synonyms, False, self.dense_per_group)
 
 
 @dataclass

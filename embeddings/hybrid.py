@@ -235,7 +235,8 @@ class HybridIndex:
     def dense_text(self, text: str, weights: FusionWeights | None = None) -> str:
         """The text the dense lanes encode: the query, plus its glossary equivalents when
         the weights ask for dense expansion."""
-        extra = self.expansions(text) if (weights or self.weights).expand_dense else []
+        w = weights or self.weights
+        extra = self.glossary.expand(text, per_group=w.dense_per_group) if w.expand_dense else []
         return f"{text} ({', '.join(extra)})" if extra else text
 
     def search(

@@ -51,8 +51,9 @@ class Glossary:
                 raise GlossaryError(f"{path}: entry {n} must be a list of strings")
         return cls(data, analyze)
 
-    def expand(self, text: str) -> list[str]:
-        """Terms equivalent to those in the text, not already in it (in glossary order)."""
+    def expand(self, text: str, *, per_group: int | None = None) -> list[str]:
+        """Terms equivalent to those in the text, not already in it (in glossary order);
+        at most `per_group` from each matched group when given."""
         tokens = self._analyze(text)
         present = set(tokens)
         hit_groups: list[int] = []
@@ -62,8 +63,12 @@ class Glossary:
                     hit_groups.append(gi)
         out: list[str] = []
         for gi in hit_groups:
+            taken = 0
             for term in self.groups[gi]:
+                if per_group is not None and taken >= per_group:
+                    break
                 terms = self._analyze(term)
                 if terms and not set(terms) <= present and term not in out:
                     out.append(term)
+                    taken += 1
         return out

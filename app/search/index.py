@@ -85,7 +85,7 @@ class ArticleIndex:
         save_delay: float = 2.0,
         glossary: Path | None = None,
         batch_max_size: int = 32,
-        batch_max_wait_ms: float = 2.0,
+        batch_max_wait_ms: float = 1.0,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
