@@ -1,0 +1,414 @@
+"""Search speed, ours against a plain baseline, at several library sizes.
+
+    python -m scripts.benchmark [--sizes 1000 10000] [--seconds 10] [--clients 16]
+
+For each size it generates that many published articles from the seed library by
+variation (see `variants`), ingests them (database + embedding, with progress), then
+measures: in-process search latency; over HTTP on 127.0.0.1 with 1 client and with
+`--clients` concurrent clients (throughput and latency); write-to-searchable time;
+start-up time from the persisted index; RSS. The baseline (scripts/baseline_app.py:
+torch encode per request + exact FAISS scan behind one route) is measured in the same
+run on the same articles, and our figures are printed as ratios against it. Prints a
+table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import yaml
+
+from app.articles import service as article_service
+from app.articles.markdown import parse_file
+from app.articles.schemas import ArticleCreate
+from app.auth import service as auth_service
+from app.config import Settings
+from app.search import service as search_service
+from app.search.index import headline_text
+from app.search.schemas import SearchRequest
+from embeddings.encoder import SentenceTransformerEncoder
+from scripts.context import open_context
+
+ROOT = Path(__file__).resolve().parent.parent
+# more fictional makers so that variants spread over many manufacturer/model filters
+MAKERS = ["Corvane Imaging", "Lyra Systems", "Halden Medtech", "Osprey Radiology", "Veyra Health"]
+MODEL_WORDS = ["Nova", "Vista", "Prime", "Axis", "Crest", "Terra", "Pulse", "Zenith"]
+
+
+def _glossary() -> dict[str, list[str]]:
+    groups = yaml.safe_load((ROOT / "knowledge" / "glossary.yaml").read_text()) or []
+    by_word: dict[str, list[str]] = {}
+    for group in groups:
+        singles = [t for t in group if " " not in t]
+        for term in singles:
+            by_word.setdefault(term, [t for t in singles if t != term])
+    return by_word
+
+
+def variants(n: int, seed: int = 7) -> Iterator[ArticleCreate]:
+    """n articles: the seed library first, then variants of it. A variant moves an
+    article to another (fictional) manufacturer and model, gives its error codes new
+    numbers, and swaps some words of its title, issue and steps for glossary synonyms,
+    the way the same fault is written up for another product line."""
+    rng = random.Random(seed)
+    seeds = [parse_file(p) for p in sorted((ROOT / "knowledge" / "articles").rglob("*.md"))]
+    synonyms = _glossary()
+
+    def reword(text: str) -> str:
+        def swap(m: re.Match[str]) -> str:
+            word = m.group(0)
+            options = synonyms.get(word.lower())
+            return rng.choice(options) if options and rng.random() < 0.3 else word
+
+        return re.sub(r"[A-Za-z]+", swap, text)
+
+    for i in range(n):
+        base = seeds[i % len(seeds)]
+        if i < len(seeds):
+            yield base
+            continue
+        k = i // len(seeds)
+        maker = MAKERS[k % len(MAKERS)]
+        model = f"{rng.choice(MODEL_WORDS)} {10 * (k % 50) + rng.randint(1, 9)}"
+        codes = [
+            f"{re.sub(r'[^A-Z]', '', c) or 'E'}-{k:03d}{j}{i % 97:02d}"
+            for j, c in enumerate(base.error_codes)
+        ]
+        yield base.model_copy(
+            update={
+                "slug": f"{base.slug}-v{k}"[:80].rstrip("-"),
+                "title": reword(base.title)[:200],
+                "issue": reword(base.issue),
+                "manufacturer": maker,
+                "models": [model],
+                "error_codes": codes,
+                "steps": [s.model_copy(update={"text": reword(s.text)}) for s in base.steps],
+            }
+        )
+
+
+def build(size: int, folder: Path) -> dict[str, float]:
+    """Ingest `size` articles into a new data dir; returns timings."""
+    settings = Settings(data_dir=folder, database_url=None, index_save_delay=0)
+    started = time.perf_counter()
+    with open_context(settings=settings) as ctx:
+        opened = time.perf_counter()
+        with ctx.sessions() as session:
+            for n, data in enumerate(variants(size), start=1):
+                article_service.upsert(session=session, data=data, actor="benchmark")
+                if n % 1000 == 0:
+                    session.commit()
+            session.commit()
+        stored = time.perf_counter()
+        ctx.index.sync(ctx.sessions, progress=_progress(f"embedding {size}"))
+        ctx.index.hybrid.save()
+        indexed = time.perf_counter()
+        with ctx.sessions() as session:
+            key = auth_service.bootstrap_admin(session=session, name="bench", only_if_empty=False)
+        (folder / "key").write_text(key or "")
+    return {
+        "open_s": opened - started,
+        "store_s": stored - opened,
+        "embed_s": indexed - stored,
+        "ingest_per_s": size / (indexed - opened),
+    }
+
+
+def _progress(desc: str):  # type: ignore[no-untyped-def]
+    from app.search.index import tqdm_progress
+
+    update, _close = tqdm_progress(desc)
+    return update
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Start uvicorn on a free loopback port; returns (process, url, seconds to ready)."""
+    port = _free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = started + 600
+    while time.perf_counter() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url, time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"{app} exited with {proc.returncode}")
+        time.sleep(0.02)
+    proc.kill()
+    raise SystemExit(f"{app} did not start")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], p: float) -> float:
+    """Percentile (nearest rank) in milliseconds of seconds values."""
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def http_single(url: str, headers: dict[str, str], queries: list[str], n: int) -> list[float]:
+    """n sequential searches from one client."""
+    out = []
+    with httpx.Client(headers=headers, timeout=30) as client:
+        for i in range(n):
+            t = time.perf_counter()
+            r = client.post(f"{url}/search", json={"query": queries[i % len(queries)], "limit": 5})
+            out.append(time.perf_counter() - t)
+            r.raise_for_status()
+    return out
+
+
+def http_concurrent(
+    url: str, headers: dict[str, str], queries: list[str], clients: int, seconds: float
+) -> tuple[float, list[float]]:
+    """`clients` threads searching for `seconds`; returns (searches/s, latencies)."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    def run(c: int) -> None:
+        with httpx.Client(headers=headers, timeout=30) as client:
+            i = c
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                r = client.post(
+                    f"{url}/search", json={"query": queries[i % len(queries)], "limit": 5}
+                )
+                latencies[c].append(time.perf_counter() - t)
+                if r.status_code != 200:
+                    errors.append(r.text)
+                i += clients
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} failed searches, e.g. {errors[0][:200]}")
+    flat = [x for lat in latencies for x in lat]
+    return len(flat) / elapsed, flat
+
+
+def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
+    """Search latency inside the process (no HTTP), through the search service."""
+    settings = Settings(data_dir=folder, database_url=None)
+    out = []
+    with open_context(settings=settings) as ctx, ctx.sessions() as session:
+        for i in range(n):
+            t = time.perf_counter()
+            search_service.search(
+                session=session,
+                index=ctx.index,
+                request=SearchRequest(query=queries[i % len(queries)], limit=5),
+                default_limit=5,
+                max_limit=50,
+                max_chars=1000,
+            )
+            out.append(time.perf_counter() - t)
+    return out
+
+
+def write_to_searchable(url: str, headers: dict[str, str]) -> float:
+    """Seconds from sending a published article to finding it by its unique phrase."""
+    marker = f"zq{random.randint(10**6, 10**7)}"
+    body = {
+        "title": f"Benchmark probe {marker}",
+        "issue": f"Probe {marker} for write latency.",
+        "modality": "IT",
+        "steps": [{"text": "Nothing to do."}],
+        "status": "published",
+    }
+    started = time.perf_counter()
+    with httpx.Client(headers=headers, timeout=30) as client:
+        client.post(f"{url}/articles", json=body).raise_for_status()
+        while time.perf_counter() - started < 30:
+            hits = client.post(f"{url}/search", json={"query": marker, "limit": 1}).json()
+            if hits["results"] and marker in hits["results"][0]["title"]:
+                return time.perf_counter() - started
+    return float("inf")
+
+
+def baseline_vectors(folder: Path, size: int) -> None:
+    """The baseline's index: title+issue of the same articles, encoded with torch."""
+    encoder = SentenceTransformerEncoder(threads=2)
+    from app.articles.models import Article
+
+    texts, ids = [], []
+    for n, data in enumerate(variants(size), start=1):
+        fields = data.model_dump(mode="json", exclude={"status", "author"})
+        texts.append(headline_text(Article(**fields)))
+        ids.append(n)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "vectors.npy", encoder.encode(texts))
+    (folder / "ids.json").write_text(json.dumps(ids))
+
+
+def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure for one library size."""
+    folder = work / f"ours-{size}"
+    print(f"\n== {size} articles: ingest", file=sys.stderr)
+    ingest = build(size, folder)
+    key = (folder / "key").read_text()
+    headers = {"X-API-Key": key}
+    queries = [
+        json.loads(x)["query"]
+        for x in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
+        if x
+    ]
+    env = {
+        "DATA_DIR": str(folder),
+        "DATABASE_URL": "",
+        "WEBHOOK_WORKER": "false",
+        "HF_HUB_OFFLINE": "1",
+        "ORT_DISABLE_TELEMETRY": "1",
+    }
+    proc, url, startup = serve("app.main:app", env)
+    try:
+        http_single(url, headers, queries, 20)  # warm-up
+        single = http_single(url, headers, queries, args.requests)
+        throughput, conc = http_concurrent(url, headers, queries, args.clients, args.seconds)
+        rss = rss_mb(proc.pid)
+        w2s = write_to_searchable(url, headers)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    inproc = in_process(folder, queries, args.requests)
+
+    print(f"== {size} articles: baseline", file=sys.stderr)
+    base_dir = work / f"baseline-{size}"
+    baseline_vectors(base_dir, size)
+    bproc, burl, bstartup = serve("scripts.baseline_app:app", {"BASELINE_DIR": str(base_dir)})
+    try:
+        http_single(burl, {}, queries, 20)
+        bsingle = http_single(burl, {}, queries, args.requests)
+        bthroughput, bconc = http_concurrent(burl, {}, queries, args.clients, args.seconds)
+        brss = rss_mb(bproc.pid)
+    finally:
+        bproc.terminate()
+        bproc.wait(timeout=30)
+    return {
+        "size": size,
+        "ingest_articles_per_s": round(ingest["ingest_per_s"], 1),
+        "inproc_ms": {p: round(pct(inproc, p), 2) for p in (50, 95, 99)},
+        "http1_ms": {p: round(pct(single, p), 2) for p in (50, 95, 99)},
+        "http_concurrent": {
+            "clients": args.clients,
+            "per_s": round(throughput, 1),
+            "p50_ms": round(pct(conc, 50), 2),
+            "p99_ms": round(pct(conc, 99), 2),
+        },
+        "write_to_searchable_ms": round(w2s * 1000, 1),
+        "startup_s": round(startup, 2),
+        "rss_mib": round(rss, 1),
+        "baseline": {
+            "http1_ms": {p: round(pct(bsingle, p), 2) for p in (50, 95, 99)},
+            "http_concurrent": {"per_s": round(bthroughput, 1), "p99_ms": round(pct(bconc, 99), 2)},
+            "startup_s": round(bstartup, 2),
+            "rss_mib": round(brss, 1),
+        },
+        "ratio": {
+            "throughput_x": round(throughput / bthroughput, 2),
+            "http1_p50_x": round(pct(bsingle, 50) / pct(single, 50), 2),
+            "concurrent_p99_x": round(pct(bconc, 99) / pct(conc, 99), 2),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table and JSON line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1000])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    args = parser.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-"))
+    results = []
+    try:
+        for size in args.sizes:
+            results.append(measure(size, work, args))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nmachine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
+    head = (
+        f"{'size':>7} {'ingest/s':>8} {'inproc p50/p99':>15} {'http1 p50/p95/p99':>19} "
+        f"{'16c /s':>7} {'16c p99':>8} {'w2s ms':>7} {'start s':>7} {'RSS MiB':>8}"
+    )
+    print(head)
+    for r in results:
+        for who, d in (("ours", r), ("base", r["baseline"])):
+            h1 = d["http1_ms"]
+            conc = d["http_concurrent"]
+            print(
+                f"{r['size']:>7} "
+                f"{(r['ingest_articles_per_s'] if who == 'ours' else 0):>8} "
+                + (
+                    f"{r['inproc_ms'][50]:>6}/{r['inproc_ms'][99]:<8}"
+                    if who == "ours"
+                    else f"{'':>15}"
+                )
+                + f" {h1[50]:>6}/{h1[95]}/{h1[99]:<6} {conc['per_s']:>7} {conc['p99_ms']:>8} "
+                + (f"{r['write_to_searchable_ms']:>7}" if who == "ours" else f"{'':>7}")
+                + f" {d['startup_s']:>7} {d['rss_mib']:>8}  {who}"
+            )
+        print(
+            f"{'':>7} ratio vs baseline: throughput x{r['ratio']['throughput_x']}, "
+            f"1-client p50 x{r['ratio']['http1_p50_x']} faster, "
+            f"{args.clients}-client p99 x{r['ratio']['concurrent_p99_x']} better"
+        )
+    print(json.dumps({"benchmark": "search", "results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
