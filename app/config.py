@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     encoder_threads: int = Field(
         1, ge=1, le=64, description="Inference threads per process for the encoder."
     )
+    body_max_tokens: int = Field(
+        256,
+        ge=16,
+        le=256,
+        description="Tokens of an article's full text that its body vector sees.",
+    )
     batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded together.")
     batch_max_wait_ms: float = Field(
         1.0, ge=0, le=100, description="How long a query waits for others to batch with."

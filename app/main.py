@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             glossary=settings.glossary_path,
             batch_max_size=settings.batch_max_size,
             batch_max_wait_ms=settings.batch_max_wait_ms,
+            body_max_tokens=settings.body_max_tokens,
         )
         index.open(sessions)
         app.state.settings = settings

@@ -9,7 +9,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +25,33 @@ class Encoder(Protocol):
     name: str
     dim: int
 
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        """Encode texts into an (n, dim) float32 array of unit vectors."""
+    def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> Vectors:
+        """Encode texts into an (n, dim) float32 array of unit vectors; `max_tokens`
+        truncates each text shorter than the model's own limit."""
         ...
+
+
+def _encode(owner: Any, texts: Sequence[str], max_tokens: int | None) -> Vectors:
+    """Shared body of the sentence-transformers encoders (the lock also guards the
+    temporary change of the model's sequence limit)."""
+    if not texts:
+        return np.zeros((0, owner.dim), dtype=np.float32)
+    model = owner._model
+    with owner._lock:
+        limit = model.max_seq_length
+        if max_tokens is not None:
+            model.max_seq_length = min(limit, max_tokens)
+        try:
+            out = model.encode(
+                list(texts),
+                batch_size=owner.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            model.max_seq_length = limit
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def packaged_model_path() -> Path:
@@ -68,19 +92,9 @@ class SentenceTransformerEncoder:
         # torch modules are not documented as safe for concurrent forward passes
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str]) -> Vectors:
+    def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> Vectors:
         """Encode texts into unit vectors, in batches."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            out = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return _encode(self, texts, max_tokens)
 
 
 def quantization_config() -> str:
@@ -169,19 +183,9 @@ class OnnxInt8Encoder:
         self.batch_size = batch_size
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str]) -> Vectors:
+    def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> Vectors:
         """Encode texts into unit vectors, in batches."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            out = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(out, dtype=np.float32)
+        return _encode(self, texts, max_tokens)
 
 
 def make_encoder(

@@ -68,12 +68,14 @@ class HybridIndex:
         lexical_boosts: Mapping[str, float] | None = None,
         batch_size: int = 128,
         glossary_groups: Sequence[Sequence[str]] = (),
+        body_max_tokens: int | None = None,
     ) -> None:
         self.encoder = encoder
         self.path = path
         self.keyword_fields = dict(keyword_fields)
         self.weights = weights or FusionWeights()
         self.batch_size = batch_size
+        self.body_max_tokens = body_max_tokens
         self._boosts = dict(lexical_boosts or {"headline": 2.0, "body": 1.0})
         self._lock = threading.RLock()
         self.loaded_from_disk = False
@@ -116,6 +118,7 @@ class HybridIndex:
             "dim": self.encoder.dim,
             "keyword_fields": sorted(self.keyword_fields),
             "lexical_boosts": self._boosts,
+            "body_max_tokens": self.body_max_tokens,
         }
 
     # -- writes --------------------------------------------------------------------------
@@ -136,7 +139,7 @@ class HybridIndex:
         for start in range(0, total, self.batch_size):
             batch = docs[start : start + self.batch_size]
             heads = self.encoder.encode([d.headline for d in batch])
-            bodies = self.encoder.encode([d.body for d in batch])
+            bodies = self.encoder.encode([d.body for d in batch], max_tokens=self.body_max_tokens)
             self._apply(batch, heads, bodies)
             done += len(batch)
             if progress:

@@ -42,7 +42,13 @@ def open_context(
         cache_dir=settings.model_cache_dir,
         threads=settings.encoder_threads,
     )
-    index = ArticleIndex(encoder, settings.index_dir, save_delay=0, glossary=settings.glossary_path)
+    index = ArticleIndex(
+        encoder,
+        settings.index_dir,
+        save_delay=0,
+        glossary=settings.glossary_path,
+        body_max_tokens=settings.body_max_tokens,
+    )
     if sync:
         progress, close = tqdm_progress("indexing")
         try:

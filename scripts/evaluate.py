@@ -126,6 +126,16 @@ def modes(weights: FusionWeights) -> dict[str, FusionWeights]:
     }
 
 
+def _index(encoder: Encoder) -> HybridIndex:
+    return HybridIndex(
+        encoder,
+        None,
+        keyword_fields=KEYWORD_FIELDS,
+        glossary_groups=glossary_groups(),
+        body_max_tokens=Settings().body_max_tokens,
+    )
+
+
 def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query]]:
     """The seed library in memory, and its queries mapped to document ids."""
     articles: list[Article] = []
@@ -133,9 +143,7 @@ def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query]]:
         data: ArticleCreate = parse_file(path)
         fields = data.model_dump(mode="json", exclude={"status", "author"})
         articles.append(Article(id=n, version=1, status=ArticleStatus.PUBLISHED, **fields))
-    index = HybridIndex(
-        encoder, None, keyword_fields=KEYWORD_FIELDS, glossary_groups=glossary_groups()
-    )
+    index = _index(encoder)
     index.upsert([to_document(a) for a in articles])
     by_slug = {a.slug: a.id for a in articles}
     queries = []
@@ -172,9 +180,7 @@ def load_stackfaq(encoder: Encoder) -> tuple[HybridIndex, list[Query], list[Quer
         )
         for c in corpus
     ]
-    index = HybridIndex(
-        encoder, None, keyword_fields=KEYWORD_FIELDS, glossary_groups=glossary_groups()
-    )
+    index = _index(encoder)
     index.upsert(docs)
     qrels: dict[str, set[int]] = {}
     for line in (STACKFAQ / "qrels.test.tsv").read_text().splitlines()[1:]:

@@ -86,12 +86,14 @@ class ArticleIndex:
         glossary: Path | None = None,
         batch_max_size: int = 32,
         batch_max_wait_ms: float = 1.0,
+        body_max_tokens: int | None = None,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
             path,
             keyword_fields=KEYWORD_FIELDS,
             glossary_groups=read_glossary(glossary) if glossary else [],
+            body_max_tokens=body_max_tokens,
         )
         self.batcher = MicroBatcher(
             encoder.encode, max_batch=batch_max_size, max_wait_ms=batch_max_wait_ms

@@ -35,7 +35,7 @@ def test_concurrent_encodes_share_batches_and_match_direct_encoding(
 
 
 def test_encoder_failure_reaches_every_waiter() -> None:
-    def broken(_texts):
+    def broken(_texts, max_tokens=None):
         raise RuntimeError("model crashed")
 
     batcher = MicroBatcher(broken, max_wait_ms=1)
