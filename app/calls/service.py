@@ -475,19 +475,12 @@ def search(
     )
 
 
-def _article(session: Session, article_id: int) -> Article:
-    article = session.get(Article, article_id)
-    if article is None:
-        raise NotFound(f"no article with id {article_id}")
-    return article
-
-
 def open_article(
     *, session: Session, call_id: int, article_id: int, principal: Principal
 ) -> Article:
     """Record that the dispatcher opened an article on this call."""
     call = get(session=session, call_id=call_id)
-    article = _article(session, article_id)
+    article = article_service.get(session=session, ref=article_id)
     _link(session, call.id, article.id).opened = True
     _event(
         session,
@@ -508,7 +501,7 @@ def record_attempt(
 ) -> CallEvent:
     """Record the outcome of trying an article (or one of its steps)."""
     call = get(session=session, call_id=call_id)
-    article = _article(session, data.article_id)
+    article = article_service.get(session=session, ref=data.article_id)
     if data.step is not None and data.step > len(article.steps):
         raise InvalidInput(
             f"article {article.slug} has {len(article.steps)} steps",
@@ -992,7 +985,7 @@ def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: 
         )
     _move(session, call, CallState.RESOLVED, principal, data.notes or "fixed by article")
     if data.article_id is not None:
-        article = _article(session, data.article_id)
+        article = article_service.get(session=session, ref=data.article_id)
         link = _link(session, call.id, article.id)
         link.outcome = Outcome.FIXED
         link.fixed_tier = tier
@@ -1059,7 +1052,7 @@ def reopen(*, session: Session, call_id: int, reason: str, principal: Principal)
 
 def article_stats(*, session: Session, article_id: int) -> ArticleStats:
     """Suggested, opened, tried, fixed counts and the tier-1 fix rate of an article."""
-    _article(session, article_id)
+    article_service.get(session=session, ref=article_id)
     links = session.scalars(select(CallArticle).where(CallArticle.article_id == article_id)).all()
     tried = sum(1 for x in links if x.outcome is not None)
     fixed_t1 = sum(1 for x in links if x.fixed_tier == 1)
