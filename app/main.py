@@ -19,7 +19,7 @@ from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
-from app.search.index import ArticleIndex
+from app.search.index import ArticleIndex, tqdm_progress
 from app.search.router import router as search_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
@@ -120,7 +120,12 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             batch_max_wait_ms=settings.batch_max_wait_ms,
             body_max_tokens=settings.body_max_tokens,
         )
-        index.open(sessions)
+        # a missing or stale index is rebuilt here, with a progress bar on stderr
+        progress, close_bar = tqdm_progress("indexing")
+        try:
+            index.open(sessions, progress=progress)
+        finally:
+            close_bar()
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions
