@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ def open_context(
         settings.encoder_backend,
         model_path=settings.model_path,
         cache_dir=settings.model_cache_dir,
-        threads=settings.encoder_threads,
+        # a job has the machine to itself: use every core for embedding
+        threads=max(settings.encoder_threads, os.cpu_count() or 1),
     )
     index = ArticleIndex(
         encoder,
