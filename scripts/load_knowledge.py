@@ -18,6 +18,7 @@ from app.articles.markdown import ArticleFileError, parse_file
 from app.articles.models import Article
 from app.articles.schemas import ArticleCreate
 from app.config import Settings
+from app.search.index import tqdm_progress
 from embeddings.encoder import Encoder
 from scripts.context import open_context
 
@@ -75,7 +76,11 @@ def load_library(
                     changed.append(article)
             # one transaction: a crash half-way loads nothing, and a rerun starts clean
             session.commit()
-            ctx.index.sync_articles(changed)
+            progress, close_bar = tqdm_progress("embedding")
+            try:
+                ctx.index.sync_articles(changed, progress=progress)
+            finally:
+                close_bar()
         ctx.index.hybrid.save()
         report.searchable = len(ctx.index.hybrid)
     return report

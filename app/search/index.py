@@ -110,14 +110,16 @@ class ArticleIndex:
 
     # -- ArticleIndexer ------------------------------------------------------------------
 
-    def sync_articles(self, articles: Sequence[Article]) -> None:
+    def sync_articles(
+        self, articles: Sequence[Article], *, progress: Progress | None = None
+    ) -> None:
         """Index published articles and drop the others (called after each commit)."""
         published = [a for a in articles if a.status == ArticleStatus.PUBLISHED]
         gone = [a.id for a in articles if a.status != ArticleStatus.PUBLISHED]
         if gone:
             self.hybrid.remove(gone)
         if published:
-            self.hybrid.upsert([to_document(a) for a in published])
+            self.hybrid.upsert([to_document(a) for a in published], progress=progress)
         self._schedule_save()
 
     # -- persistence ---------------------------------------------------------------------
@@ -191,14 +193,20 @@ class ArticleIndex:
 
 
 def tqdm_progress(desc: str) -> tuple[Progress, Callable[[], None]]:
-    """A progress callback drawing a bar on stderr, and its closer."""
+    """A progress callback drawing a bar on stderr once there is work, and its closer."""
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="doc", leave=True)
+    bars: list[tqdm] = []
 
     def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit="doc", leave=True))
+        bars[0].total = total
+        bars[0].n = done
+        bars[0].refresh()
 
-    return update, bar.close
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return update, close
