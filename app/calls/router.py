@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from app.articles.schemas import ArticleRead
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls import service
+from app.calls import package, service
 from app.calls.models import CallState, Escalation
 from app.calls.schemas import (
     ArticleStats,
@@ -26,6 +26,7 @@ from app.calls.schemas import (
     EscalationPackage,
     EscalationRead,
     EventRead,
+    FollowUpRequest,
     NoteCreate,
     QueueItem,
     ReasonRequest,
@@ -83,6 +84,21 @@ def list_calls(
 def read_call(call_id: int, session: DbSession, _: Reader) -> CallRead:
     """State, current owner, follow-up owner, the scanner's primary engineer, the whole
     timeline and the ownership history."""
+    return _read(session, call_id)
+
+
+@router.post("/calls/{call_id}/follow-up", summary="Hand over the follow-up")
+def set_follow_up(
+    call_id: int, data: FollowUpRequest, session: DbSession, principal: Worker
+) -> CallRead:
+    """The follow-up owner keeps the customer informed; the change is kept as an interval."""
+    service.set_follow_up(
+        session=session,
+        call_id=call_id,
+        person_id=data.person_id,
+        reason=data.reason,
+        principal=principal,
+    )
     return _read(session, call_id)
 
 
@@ -216,7 +232,7 @@ def read_escalation(escalation_id: int, session: DbSession, _: PackageReader) ->
 def read_brief(escalation_id: int, session: DbSession, _: PackageReader) -> PlainTextResponse:
     """The package as plain text / Markdown, for a person."""
     e = service.get_escalation(session=session, escalation_id=escalation_id)
-    text = service.render_brief(EscalationPackage.model_validate(e.package))
+    text = package.render_brief(EscalationPackage.model_validate(e.package))
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 

@@ -117,6 +117,13 @@ class ResolveRequest(Strict):
         return self
 
 
+class FollowUpRequest(Strict):
+    """Who keeps the customer informed from now on, and why."""
+
+    person_id: int
+    reason: str = Field("", max_length=300)
+
+
 class ReasonRequest(Strict):
     """A reason for a state change."""
 

@@ -359,3 +359,21 @@ def test_escalation_schema_doc_matches_code() -> None:
     from scripts.escalation_schema import DOC, schema_text
 
     assert DOC.read_text() == schema_text(), "regenerate: python -m scripts.escalation_schema"
+
+
+def test_follow_up_handover_is_kept_as_an_interval(desk: Desk) -> None:
+    call = _open(desk)
+    response = desk.client.post(
+        f"/calls/{call['id']}/follow-up",
+        headers=desk.as_(desk.dispatcher),
+        json={"person_id": desk.engineer_id, "reason": "field engineer on leave"},
+    )
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["owners"]["follow_up"]["id"] == desk.engineer_id
+    assert after["owners"]["primary_engineer"]["id"] == desk.field_id
+    follow = [h for h in after["ownership_history"] if h["kind"] == "follow_up"]
+    assert [(h["person_id"], h["ended_at"] is None, h["reason"]) for h in follow] == [
+        (desk.field_id, False, "primary engineer of the scanner"),
+        (desk.engineer_id, True, "field engineer on leave"),
+    ]
