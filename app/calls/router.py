@@ -24,6 +24,7 @@ from app.calls.schemas import (
     DraftFromCall,
     EscalateRequest,
     EscalationPackage,
+    EscalationPreview,
     EscalationRead,
     EventRead,
     FollowUpRequest,
@@ -160,6 +161,30 @@ def escalation_check(call_id: int, session: DbSession, _: Reader) -> dict[str, A
     call = service.get(session=session, call_id=call_id)
     missing = service.missing_for_escalation(session=session, call=call)
     return {"ready": not missing, "missing": missing}
+
+
+@router.post("/calls/{call_id}/escalation-preview", summary="Preview the escalation")
+def escalation_preview(
+    call_id: int,
+    data: EscalateRequest,
+    session: DbSession,
+    index: SearchIndex,
+    settings: SettingsDep,
+    principal: Annotated[Principal, permit(P.CALLS_ESCALATE)],
+) -> EscalationPreview:
+    """What the completeness check still needs, and the package and brief exactly as tier
+    2 would get them if sent now. Nothing is saved (the preview's escalation_id is 0)."""
+    missing, pkg = service.preview_escalation(
+        session=session,
+        index=index,
+        call_id=call_id,
+        data=data,
+        principal=principal,
+        targets=settings.response_target_minutes,
+    )
+    return EscalationPreview(
+        ready=not missing, missing=missing, package=pkg, brief=package.render_brief(pkg)
+    )
 
 
 def _escalation_read(e: Escalation) -> EscalationRead:

@@ -280,6 +280,15 @@ class EscalationRead(BaseModel):
     package: EscalationPackage
 
 
+class EscalationPreview(BaseModel):
+    """The escalation as it would be sent now."""
+
+    ready: bool
+    missing: list[dict[str, str]]
+    package: EscalationPackage
+    brief: str
+
+
 class QueueItem(BaseModel):
     """An escalation waiting in the tier-2 queue."""
 

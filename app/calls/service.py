@@ -42,6 +42,7 @@ from app.calls.schemas import (
     CallSearch,
     CallSearchResult,
     EscalateRequest,
+    EscalationPackage,
     QueueItem,
     ResolveRequest,
 )
@@ -570,6 +571,68 @@ def missing_for_escalation(*, session: Session, call: Call) -> builtins.list[dic
     return missing
 
 
+def _draft_escalation(
+    session: Session,
+    call: Call,
+    data: EscalateRequest,
+    person: Person,
+    targets: dict[str, int],
+) -> tuple[Escalation, Person | None]:
+    """An unsaved escalation for the request, with its target checked."""
+    target: Person | None = None
+    if data.engineer_id is not None:
+        target = _person(session, data.engineer_id)
+        if Role.ENGINEER not in target.roles or not target.active:
+            raise InvalidInput(
+                f"person {target.id} is not an active tier-2 engineer",
+                errors=[{"field": "engineer_id", "message": "must have the engineer role"}],
+            )
+    urgency = Urgency(data.urgency or call.urgency)
+    now = utcnow()
+    escalation = Escalation(
+        call_id=call.id,
+        reason=data.reason,
+        urgency=urgency,
+        target_person_id=target.id if target else None,
+        queue=data.queue,
+        status="pending",
+        package={},
+        created_by=person.id,
+        created_at=now,
+        due_at=now + timedelta(minutes=targets[urgency]),
+    )
+    return escalation, target
+
+
+def preview_escalation(
+    *,
+    session: Session,
+    index: ArticleIndex,
+    call_id: int,
+    data: EscalateRequest,
+    principal: Principal,
+    targets: dict[str, int],
+) -> tuple[builtins.list[dict[str, str]], EscalationPackage]:
+    """What the check still needs and the package as tier 2 would get it now (nothing is
+    saved; the preview's escalation_id is 0)."""
+    call = get(session=session, call_id=call_id)
+    person = _acting_person(session, principal)
+    missing = [] if data.safety else missing_for_escalation(session=session, call=call)
+    escalation, target = _draft_escalation(session, call, data, person, targets)
+    escalation.id = 0
+    package = build_package(
+        session=session,
+        index=index,
+        call=call,
+        escalation=escalation,
+        data=data,
+        by=person,
+        target=target,
+        minutes=targets[Urgency(escalation.urgency)],
+    )
+    return missing, package
+
+
 def escalate(
     *,
     session: Session,
@@ -599,31 +662,11 @@ def escalate(
                 "the escalation is incomplete: " + "; ".join(m["message"] for m in missing),
                 errors=missing,
             )
-    target: Person | None = None
-    if data.engineer_id is not None:
-        target = _person(session, data.engineer_id)
-        if Role.ENGINEER not in target.roles or not target.active:
-            raise InvalidInput(
-                f"person {target.id} is not an active tier-2 engineer",
-                errors=[{"field": "engineer_id", "message": "must have the engineer role"}],
-            )
+    escalation, target = _draft_escalation(session, call, data, person, targets)
     _move(session, call, CallState.ESCALATED, principal, data.reason)
-    urgency = Urgency(data.urgency or call.urgency)
-    now = utcnow()
-    due = now + timedelta(minutes=targets[urgency])
-    escalation = Escalation(
-        call_id=call.id,
-        idempotency_key=idempotency_key,
-        reason=data.reason,
-        urgency=urgency,
-        target_person_id=target.id if target else None,
-        queue=data.queue,
-        status="pending",
-        package={},
-        created_by=person.id,
-        created_at=now,
-        due_at=due,
-    )
+    escalation.idempotency_key = idempotency_key
+    urgency = Urgency(escalation.urgency)
+    due = escalation.due_at
     session.add(escalation)
     session.flush()
     package = build_package(

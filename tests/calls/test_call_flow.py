@@ -377,3 +377,41 @@ def test_follow_up_handover_is_kept_as_an_interval(desk: Desk) -> None:
         (desk.field_id, False, "primary engineer of the scanner"),
         (desk.engineer_id, True, "field engineer on leave"),
     ]
+
+
+def test_escalation_preview_shows_the_brief_and_saves_nothing(desk: Desk) -> None:
+    call = _open(desk)
+    preview = desk.client.post(
+        f"/calls/{call['id']}/escalation-preview",
+        json={"reason": "persists"},
+        headers=desk.as_(desk.dispatcher),
+    )
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["ready"] is False
+    assert [m["field"] for m in body["missing"]] == ["searches"]
+    assert body["package"]["escalation_id"] == 0
+    assert "Rita Radiographer" in body["brief"]
+    after = desk.client.get(f"/calls/{call['id']}").json()
+    assert after["state"] == "open"
+    assert after["escalation_ids"] == []
+    _search(desk, call["id"], query="popping")
+    ready = desk.client.post(
+        f"/calls/{call['id']}/escalation-preview",
+        json={"reason": "persists"},
+        headers=desk.as_(desk.dispatcher),
+    )
+    sent = desk.client.post(
+        f"/calls/{call['id']}/escalate",
+        json={"reason": "persists"},
+        headers=desk.as_(desk.dispatcher),
+    ).json()
+    assert ready.json()["ready"] is True
+    brief = desk.client.get(f"/escalations/{sent['id']}/brief", headers=desk.as_(desk.engineer))
+
+    def strip(text: str) -> list[str]:
+        # the due time and time-on-call move between preview and send
+        moving = ("Respond by", "Escalated by")
+        return [ln for ln in text.splitlines() if not ln.startswith(moving)]
+
+    assert strip(ready.json()["brief"]) == strip(brief.text), "the preview is what tier 2 sees"
