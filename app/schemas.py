@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Any, ClassVar
+
+from annotated_types import Interval
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class Strict(BaseModel):
@@ -18,3 +21,22 @@ class LineError(BaseModel):
     line: int
     field: str
     message: str
+
+
+MAX_ID = 2**63 - 1
+# an id as stored (a 64-bit integer): larger numbers are a 422, not a database overflow
+DbId = Annotated[int, Interval(ge=1, le=MAX_ID)]
+
+
+class PartialUpdate(Strict):
+    """A partial update: a field left out keeps its value; an explicit null is refused
+    unless the stored value may be empty (listed in `nullable`)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value

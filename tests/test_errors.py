@@ -67,3 +67,34 @@ def test_health_answers_without_anything_loaded(client: TestClient) -> None:
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_ids_beyond_64_bits_get_4xx_not_500(client: TestClient) -> None:
+    huge = "9" * 30
+    for method, path in [
+        ("get", f"/assets/{huge}"),
+        ("get", f"/calls/{huge}"),
+        ("get", f"/articles/{huge}"),
+        ("post", f"/calls/{huge}/notes"),
+        ("get", f"/articles/1/versions/{huge}"),
+        ("get", f"/articles?offset={huge}"),
+        ("get", f"/assets?offset={huge}"),
+    ]:
+        response = client.request(method, path, json={"text": "x"})
+        assert response.status_code in (404, 422), (path, response.status_code)
+    body = {"caller_name": "A", "asset_id": int(huge), "urgency": "question"}
+    assert client.post("/calls", json=body).status_code == 422
+
+
+def test_explicit_null_on_a_required_field_is_refused(client: TestClient) -> None:
+    site = client.post("/sites", json={"hospital": "General"}).json()
+    response = client.patch(f"/sites/{site['id']}", json={"address": None, "main_phone": None})
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["address"]
+    created = client.post("/articles", json=article_payload()).json()
+    nulled = client.patch(f"/articles/{created['id']}", json={"title": None, "version": 1})
+    assert nulled.status_code == 422
+    assert nulled.json()["errors"][0]["field"] == "title"
+    ok = client.patch(f"/articles/{created['id']}", json={"manufacturer": None, "version": 1})
+    assert ok.status_code == 200
+    assert ok.json()["manufacturer"] is None

@@ -22,6 +22,7 @@ from app.articles.schemas import (
 from app.auth.permissions import P
 from app.auth.service import Principal
 from app.deps import DbSession, IfMatch, SearchIndex, permit
+from app.schemas import MAX_ID, DbId
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -61,7 +62,7 @@ def list_articles(
     q: Annotated[str | None, Query(max_length=200, description="Text in title or slug.")] = None,
     sort: ArticleSort = "-updated_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> ArticlePage:
     """Filter, sort and page through the library (all statuses unless `status` is given)."""
     items, total = service.list(
@@ -191,7 +192,7 @@ def list_versions(
 
 @router.get("/{ref}/versions/{version}", summary="Read one version")
 def read_version(
-    ref: str, version: int, session: DbSession, _: Annotated[Principal, permit(P.ARTICLES_READ)]
+    ref: str, version: DbId, session: DbSession, _: Annotated[Principal, permit(P.ARTICLES_READ)]
 ) -> ArticleVersionRead:
     """The content as it was saved at that version."""
     found = service.get_version(session=session, ref=ref, version=version)
@@ -201,7 +202,7 @@ def read_version(
 @router.post("/{ref}/versions/{version}/restore", summary="Restore an old version")
 def restore_version(
     ref: str,
-    version: int,
+    version: DbId,
     response: Response,
     session: DbSession,
     index: SearchIndex,

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.articles.models import ArticleStatus, Modality
-from app.schemas import LineError, Strict
+from app.schemas import LineError, PartialUpdate, Strict
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,78}[a-z0-9]$"
 
@@ -62,8 +62,10 @@ class ArticleCreate(ArticleContent):
     author: Short | None = None
 
 
-class ArticleUpdate(Strict):
+class ArticleUpdate(PartialUpdate):
     """A partial update; `version` (or an If-Match header) names the version it is based on."""
+
+    nullable = frozenset({"version", "manufacturer"})
 
     version: int | None = Field(None, ge=1, description="The version this edit started from.")
     title: str | None = Field(None, min_length=3, max_length=200)

@@ -27,7 +27,7 @@ from app.articles.schemas import (
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from app.errors import validation_errors as _validation_errors
-from app.schemas import LineError
+from app.schemas import MAX_ID, LineError
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 from embeddings.exact import normalise
@@ -148,6 +148,8 @@ def _unique_slug(session: Session, base: str) -> str:
 def get(*, session: Session, ref: str | int) -> Article:
     """An article by numeric id or slug."""
     ref_s = str(ref)
+    if ref_s.isdigit() and int(ref_s) > MAX_ID:
+        raise NotFound(f"no article with id or slug {ref_s!r}")
     stmt = select(Article).where(
         Article.id == int(ref_s) if ref_s.isdigit() else Article.slug == ref_s
     )

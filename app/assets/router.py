@@ -21,6 +21,7 @@ from app.assets.schemas import (
 from app.auth.permissions import P
 from app.auth.service import Principal
 from app.deps import DbSession, permit
+from app.schemas import MAX_ID, DbId
 
 router = APIRouter(tags=["sites and scanners"])
 Reader = Annotated[Principal, permit(P.ASSETS_READ)]
@@ -42,19 +43,19 @@ def list_sites(
 
 
 @router.get("/sites/{site_id}", summary="Read a site")
-def read_site(site_id: int, session: DbSession, _: Reader) -> SiteRead:
+def read_site(site_id: DbId, session: DbSession, _: Reader) -> SiteRead:
     """One site."""
     return SiteRead.model_validate(service.get_site(session=session, site_id=site_id))
 
 
 @router.patch("/sites/{site_id}", summary="Update a site")
-def update_site(site_id: int, data: SiteUpdate, session: DbSession, _: Writer) -> SiteRead:
+def update_site(site_id: DbId, data: SiteUpdate, session: DbSession, _: Writer) -> SiteRead:
     """Change a site's details."""
     return SiteRead.model_validate(service.update_site(session=session, site_id=site_id, data=data))
 
 
 @router.delete("/sites/{site_id}", status_code=204, summary="Delete a site")
-def delete_site(site_id: int, session: DbSession, _: Writer) -> Response:
+def delete_site(site_id: DbId, session: DbSession, _: Writer) -> Response:
     """Only a site without scanners or calls (409 otherwise)."""
     service.delete_site(session=session, site_id=site_id)
     return Response(status_code=204)
@@ -74,9 +75,9 @@ def list_assets(
     serial: Annotated[str | None, Query(max_length=100, description="Part of a serial.")] = None,
     site: Annotated[str | None, Query(max_length=200, description="Part of a site name.")] = None,
     modality: Modality | None = None,
-    site_id: int | None = None,
+    site_id: DbId | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[AssetRead]:
     """Look up scanners while the caller is on the line; the total is in X-Total-Count."""
     items, total = service.list_assets(
@@ -101,13 +102,13 @@ def read_by_serial(serial_number: str, session: DbSession, _: Reader) -> AssetRe
 
 
 @router.get("/assets/{asset_id}", summary="Read a scanner")
-def read_asset(asset_id: int, session: DbSession, _: Reader) -> AssetRead:
+def read_asset(asset_id: DbId, session: DbSession, _: Reader) -> AssetRead:
     """One scanner with its site and owners."""
     return AssetRead.model_validate(service.get_asset(session=session, asset_id=asset_id))
 
 
 @router.patch("/assets/{asset_id}", summary="Update a scanner")
-def update_asset(asset_id: int, data: AssetUpdate, session: DbSession, _: Writer) -> AssetRead:
+def update_asset(asset_id: DbId, data: AssetUpdate, session: DbSession, _: Writer) -> AssetRead:
     """Change a scanner, including its primary and backup engineer."""
     return AssetRead.model_validate(
         service.update_asset(session=session, asset_id=asset_id, data=data)
@@ -115,7 +116,7 @@ def update_asset(asset_id: int, data: AssetUpdate, session: DbSession, _: Writer
 
 
 @router.delete("/assets/{asset_id}", status_code=204, summary="Delete a scanner")
-def delete_asset(asset_id: int, session: DbSession, _: Writer) -> Response:
+def delete_asset(asset_id: DbId, session: DbSession, _: Writer) -> Response:
     """Only a scanner no call refers to (409 otherwise: calls keep their history)."""
     service.delete_asset(session=session, asset_id=asset_id)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.articles.models import Modality
 from app.auth.schemas import PersonRead
-from app.schemas import LineError, Strict
+from app.schemas import DbId, LineError, PartialUpdate, Strict
 
 
 class SiteCreate(Strict):
@@ -18,8 +18,10 @@ class SiteCreate(Strict):
     main_phone: str | None = Field(None, max_length=40)
 
 
-class SiteUpdate(Strict):
+class SiteUpdate(PartialUpdate):
     """A partial change to a site."""
+
+    nullable = frozenset({"main_phone"})
 
     hospital: str | None = Field(None, min_length=1, max_length=200)
     department: str | None = Field(None, max_length=200)
@@ -42,29 +44,31 @@ class SiteRead(BaseModel):
 class AssetCreate(Strict):
     """A new scanner; the primary engineer must be an active field engineer."""
 
-    site_id: int
+    site_id: DbId
     modality: Modality
     manufacturer: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
     serial_number: str = Field(min_length=1, max_length=100)
     software_version: str | None = Field(None, max_length=100)
     room: str | None = Field(None, max_length=100)
-    primary_engineer_id: int
-    backup_engineer_id: int | None = None
+    primary_engineer_id: DbId
+    backup_engineer_id: DbId | None = None
 
 
-class AssetUpdate(Strict):
+class AssetUpdate(PartialUpdate):
     """A partial change to a scanner."""
 
-    site_id: int | None = None
+    nullable = frozenset({"software_version", "room", "backup_engineer_id"})
+
+    site_id: DbId | None = None
     modality: Modality | None = None
     manufacturer: str | None = Field(None, min_length=1, max_length=100)
     model: str | None = Field(None, min_length=1, max_length=100)
     serial_number: str | None = Field(None, min_length=1, max_length=100)
     software_version: str | None = Field(None, max_length=100)
     room: str | None = Field(None, max_length=100)
-    primary_engineer_id: int | None = None
-    backup_engineer_id: int | None = None
+    primary_engineer_id: DbId | None = None
+    backup_engineer_id: DbId | None = None
 
 
 class AssetRead(BaseModel):

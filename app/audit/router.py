@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -12,6 +12,7 @@ from app.audit.schemas import AuditPage, AuditRead
 from app.auth.permissions import P
 from app.auth.service import Principal
 from app.deps import DbSession, permit
+from app.schemas import MAX_ID, DbId
 
 router = APIRouter(tags=["audit"])
 
@@ -21,14 +22,14 @@ def list_audit(
     session: DbSession,
     _: Annotated[Principal, permit(P.AUDIT_READ)],
     actor: Annotated[str | None, Query(max_length=100)] = None,
-    key_id: int | None = None,
-    method: Annotated[str | None, Query(pattern="^(?i)(POST|PUT|PATCH|DELETE)$")] = None,
+    key_id: DbId | None = None,
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] | None = None,
     path_prefix: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> AuditPage:
     """Every write request (who, which key, what, when, outcome), newest first."""
     items, total = service.list(

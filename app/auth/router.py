@@ -21,6 +21,7 @@ from app.auth.schemas import (
 )
 from app.auth.service import Principal
 from app.deps import CurrentKey, DbSession, permit
+from app.schemas import DbId
 
 router = APIRouter(tags=["people and keys"])
 
@@ -60,7 +61,7 @@ def list_people(
 
 @router.get("/people/{person_id}", summary="Read a person")
 def read_person(
-    person_id: int, session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_READ)]
+    person_id: DbId, session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_READ)]
 ) -> PersonRead:
     """One person with contact details."""
     return PersonRead.model_validate(service.get_person(session=session, person_id=person_id))
@@ -68,7 +69,7 @@ def read_person(
 
 @router.patch("/people/{person_id}", summary="Update a person")
 def update_person(
-    person_id: int,
+    person_id: DbId,
     data: PersonUpdate,
     session: DbSession,
     _: Annotated[Principal, permit(P.PEOPLE_ADMIN)],
@@ -111,7 +112,7 @@ def list_keys(session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_ADMIN)
 
 @router.post("/keys/{key_id}/revoke", summary="Revoke an API key")
 def revoke_key(
-    key_id: int, session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_ADMIN)]
+    key_id: DbId, session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_ADMIN)]
 ) -> KeyRead:
     """The key stops working at once."""
     return KeyRead.model_validate(service.revoke_key(session=session, key_id=key_id))

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.permissions import Permission, Role
-from app.schemas import Strict
+from app.schemas import DbId, PartialUpdate, Strict
 
 
 class PersonCreate(Strict):
@@ -20,8 +20,10 @@ class PersonCreate(Strict):
     roles: list[Role] = Field(min_length=1)
 
 
-class PersonUpdate(Strict):
+class PersonUpdate(PartialUpdate):
     """A partial change to a person."""
+
+    nullable = frozenset({"phone", "email", "team"})
 
     name: str | None = Field(None, min_length=1, max_length=100)
     phone: str | None = Field(None, max_length=40)
@@ -66,8 +68,8 @@ class KeyCreate(Strict):
     """Issue a key to exactly one person or one client."""
 
     name: str = Field(min_length=1, max_length=100, description="What the key is for.")
-    person_id: int | None = None
-    client_id: int | None = None
+    person_id: DbId | None = None
+    client_id: DbId | None = None
 
 
 class KeyRead(BaseModel):

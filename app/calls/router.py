@@ -34,6 +34,7 @@ from app.calls.schemas import (
     ResolveRequest,
 )
 from app.deps import DbSession, SearchIndex, SettingsDep, permit
+from app.schemas import MAX_ID, DbId
 
 router = APIRouter(tags=["calls"])
 Reader = Annotated[Principal, permit(P.CALLS_READ)]
@@ -42,7 +43,7 @@ Tier2 = Annotated[Principal, permit(P.ESCALATIONS_HANDLE)]
 PackageReader = Annotated[Principal, permit(P.ESCALATIONS_READ)]
 
 
-def _read(session: DbSession, call_id: int) -> CallRead:
+def _read(session: DbSession, call_id: DbId) -> CallRead:
     return CallRead.model_validate(
         service.view(session=session, call_id=call_id), from_attributes=True
     )
@@ -60,9 +61,9 @@ def list_calls(
     session: DbSession,
     _: Reader,
     state: CallState | None = None,
-    owner_id: int | None = None,
+    owner_id: DbId | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[CallSummary]:
     """Newest first, optionally by state or current owner."""
     rows = service.list(session=session, state=state, owner_id=owner_id, limit=limit, offset=offset)
@@ -82,7 +83,7 @@ def list_calls(
 
 
 @router.get("/calls/{call_id}", summary="Read a call")
-def read_call(call_id: int, session: DbSession, _: Reader) -> CallRead:
+def read_call(call_id: DbId, session: DbSession, _: Reader) -> CallRead:
     """State, current owner, follow-up owner, the scanner's primary engineer, the whole
     timeline and the ownership history."""
     return _read(session, call_id)
@@ -90,7 +91,7 @@ def read_call(call_id: int, session: DbSession, _: Reader) -> CallRead:
 
 @router.post("/calls/{call_id}/follow-up", summary="Hand over the follow-up")
 def set_follow_up(
-    call_id: int, data: FollowUpRequest, session: DbSession, principal: Worker
+    call_id: DbId, data: FollowUpRequest, session: DbSession, principal: Worker
 ) -> CallRead:
     """The follow-up owner keeps the customer informed; the change is kept as an interval."""
     service.set_follow_up(
@@ -105,7 +106,7 @@ def set_follow_up(
 
 @router.post("/calls/{call_id}/search", summary="Search within a call")
 def search_in_call(
-    call_id: int,
+    call_id: DbId,
     data: CallSearch,
     session: DbSession,
     index: SearchIndex,
@@ -129,7 +130,7 @@ def search_in_call(
 
 @router.post("/calls/{call_id}/articles/{article_id}/open", summary="Record an opened article")
 def open_article(
-    call_id: int, article_id: int, session: DbSession, principal: Worker
+    call_id: DbId, article_id: DbId, session: DbSession, principal: Worker
 ) -> ArticleRead:
     """Returns the article; the escalation check will ask for its outcome."""
     article = service.open_article(
@@ -140,7 +141,7 @@ def open_article(
 
 @router.post("/calls/{call_id}/attempts", status_code=201, summary="Record what was tried")
 def record_attempt(
-    call_id: int, data: AttemptCreate, session: DbSession, principal: Worker
+    call_id: DbId, data: AttemptCreate, session: DbSession, principal: Worker
 ) -> EventRead:
     """Outcome: fixed, no_change, could_not_do or made_worse, with an optional note."""
     event = service.record_attempt(session=session, call_id=call_id, data=data, principal=principal)
@@ -148,7 +149,7 @@ def record_attempt(
 
 
 @router.post("/calls/{call_id}/notes", status_code=201, summary="Add a note")
-def add_note(call_id: int, data: NoteCreate, session: DbSession, principal: Worker) -> EventRead:
+def add_note(call_id: DbId, data: NoteCreate, session: DbSession, principal: Worker) -> EventRead:
     """A note on the timeline (it goes into the escalation package)."""
     return EventRead.model_validate(
         service.add_note(session=session, call_id=call_id, text=data.text, principal=principal)
@@ -156,7 +157,7 @@ def add_note(call_id: int, data: NoteCreate, session: DbSession, principal: Work
 
 
 @router.get("/calls/{call_id}/escalation-check", summary="What escalation still needs")
-def escalation_check(call_id: int, session: DbSession, _: Reader) -> dict[str, Any]:
+def escalation_check(call_id: DbId, session: DbSession, _: Reader) -> dict[str, Any]:
     """The completeness check, so the dispatcher can ask while the caller is on the line."""
     call = service.get(session=session, call_id=call_id)
     missing = service.missing_for_escalation(session=session, call=call)
@@ -165,7 +166,7 @@ def escalation_check(call_id: int, session: DbSession, _: Reader) -> dict[str, A
 
 @router.post("/calls/{call_id}/escalation-preview", summary="Preview the escalation")
 def escalation_preview(
-    call_id: int,
+    call_id: DbId,
     data: EscalateRequest,
     session: DbSession,
     index: SearchIndex,
@@ -206,7 +207,7 @@ def _escalation_read(e: Escalation) -> EscalationRead:
 
 @router.post("/calls/{call_id}/escalate", status_code=201, summary="Escalate to tier 2")
 def escalate(
-    call_id: int,
+    call_id: DbId,
     data: EscalateRequest,
     response: Response,
     session: DbSession,
@@ -242,7 +243,7 @@ def escalation_queue(
 
 
 @router.get("/escalations/{escalation_id}", summary="Read an escalation package")
-def read_escalation(escalation_id: int, session: DbSession, _: PackageReader) -> EscalationRead:
+def read_escalation(escalation_id: DbId, session: DbSession, _: PackageReader) -> EscalationRead:
     """The immutable package (JSON Schema: docs/escalation-package.schema.json). It holds
     customer contact data: only roles with escalations:read see it."""
     return _escalation_read(service.get_escalation(session=session, escalation_id=escalation_id))
@@ -254,7 +255,7 @@ def read_escalation(escalation_id: int, session: DbSession, _: PackageReader) ->
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/markdown": {}}}},
 )
-def read_brief(escalation_id: int, session: DbSession, _: PackageReader) -> PlainTextResponse:
+def read_brief(escalation_id: DbId, session: DbSession, _: PackageReader) -> PlainTextResponse:
     """The package as plain text / Markdown, for a person."""
     e = service.get_escalation(session=session, escalation_id=escalation_id)
     text = package.render_brief(EscalationPackage.model_validate(e.package))
@@ -262,7 +263,7 @@ def read_brief(escalation_id: int, session: DbSession, _: PackageReader) -> Plai
 
 
 @router.post("/escalations/{escalation_id}/accept", summary="Accept (tier 2)")
-def accept(escalation_id: int, session: DbSession, principal: Tier2) -> EscalationRead:
+def accept(escalation_id: DbId, session: DbSession, principal: Tier2) -> EscalationRead:
     """Ownership moves to the accepting engineer; a second accept gets 409."""
     return _escalation_read(
         service.accept(session=session, escalation_id=escalation_id, principal=principal)
@@ -271,7 +272,7 @@ def accept(escalation_id: int, session: DbSession, principal: Tier2) -> Escalati
 
 @router.post("/escalations/{escalation_id}/decline", summary="Decline (back to the queue)")
 def decline(
-    escalation_id: int, data: DeclineRequest, session: DbSession, principal: Tier2
+    escalation_id: DbId, data: DeclineRequest, session: DbSession, principal: Tier2
 ) -> EscalationRead:
     """The escalation stays pending in its queue for another engineer."""
     return _escalation_read(
@@ -282,21 +283,21 @@ def decline(
 
 
 @router.post("/calls/{call_id}/resolve", summary="Resolve a call")
-def resolve(call_id: int, data: ResolveRequest, session: DbSession, principal: Worker) -> CallRead:
+def resolve(call_id: DbId, data: ResolveRequest, session: DbSession, principal: Worker) -> CallRead:
     """At tier 1, name the article that fixed it (a reuse); at tier 2, give notes."""
     service.resolve(session=session, call_id=call_id, data=data, principal=principal)
     return _read(session, call_id)
 
 
 @router.post("/calls/{call_id}/close", summary="Close a resolved call")
-def close(call_id: int, session: DbSession, principal: Worker) -> CallRead:
+def close(call_id: DbId, session: DbSession, principal: Worker) -> CallRead:
     """Resolved → closed."""
     service.close(session=session, call_id=call_id, principal=principal)
     return _read(session, call_id)
 
 
 @router.post("/calls/{call_id}/reopen", summary="Reopen a call")
-def reopen(call_id: int, data: ReasonRequest, session: DbSession, principal: Worker) -> CallRead:
+def reopen(call_id: DbId, data: ReasonRequest, session: DbSession, principal: Worker) -> CallRead:
     """Resolved or closed → open at tier 1, owned by whoever reopens it."""
     service.reopen(session=session, call_id=call_id, reason=data.reason, principal=principal)
     return _read(session, call_id)
@@ -304,7 +305,7 @@ def reopen(call_id: int, data: ReasonRequest, session: DbSession, principal: Wor
 
 @router.post("/calls/{call_id}/draft-article", status_code=201, summary="Capture as article")
 def draft_article(
-    call_id: int,
+    call_id: DbId,
     session: DbSession,
     index: SearchIndex,
     principal: Annotated[Principal, permit(P.ARTICLES_WRITE)],
@@ -318,6 +319,6 @@ def draft_article(
 
 
 @router.get("/articles/{article_id}/stats", summary="Article reuse figures", tags=["articles"])
-def article_stats(article_id: int, session: DbSession, _: Reader) -> ArticleStats:
+def article_stats(article_id: DbId, session: DbSession, _: Reader) -> ArticleStats:
     """Times suggested, opened, tried, fixed (reuse), and the tier-1 fix rate."""
     return service.article_stats(session=session, article_id=article_id)

@@ -12,7 +12,7 @@ from app.articles.schemas import ArticleRead
 from app.assets.schemas import AssetRead, SiteRead
 from app.auth.schemas import PersonRead
 from app.calls.models import CallState, EventKind, Outcome, OwnerKind, Urgency
-from app.schemas import Strict
+from app.schemas import DbId, Strict
 from app.search.schemas import SearchFilters, SearchHit
 
 
@@ -25,14 +25,14 @@ class CallCreate(Strict):
 
     caller_name: str = Field(min_length=1, max_length=100)
     callback_number: str = Field("", max_length=40)
-    asset_id: int | None = None
+    asset_id: DbId | None = None
     serial_number: str | None = Field(None, max_length=100)
-    site_id: int | None = None
+    site_id: DbId | None = None
     modality: Modality | None = None
     symptom: str = Field("", max_length=4000, description="In the caller's words.")
     urgency: Urgency
     patient_impact: bool = False
-    owner_id: int | None = Field(
+    owner_id: DbId | None = Field(
         None, description="Dispatcher owning the call; defaults to the key's person."
     )
 
@@ -69,7 +69,7 @@ class CallSearchResult(BaseModel):
 class AttemptCreate(Strict):
     """The outcome of trying an article's steps."""
 
-    article_id: int
+    article_id: DbId
     outcome: Outcome
     step: int | None = Field(None, ge=1, description="Which step, if one in particular.")
     note: str = Field("", max_length=2000)
@@ -93,7 +93,7 @@ class EscalateRequest(Strict):
 
     reason: str = Field(min_length=1, max_length=2000)
     urgency: Urgency | None = Field(None, description="Defaults to the call's urgency.")
-    engineer_id: int | None = None
+    engineer_id: DbId | None = None
     queue: str = Field("tier2", min_length=1, max_length=50)
     safety: SafetyEvent | None = None
 
@@ -107,7 +107,7 @@ class DeclineRequest(Strict):
 class ResolveRequest(Strict):
     """Tier 1 names the article that fixed it; tier 2 writes resolution notes."""
 
-    article_id: int | None = None
+    article_id: DbId | None = None
     notes: str | None = Field(None, max_length=4000)
 
     @model_validator(mode="after")
@@ -120,7 +120,7 @@ class ResolveRequest(Strict):
 class FollowUpRequest(Strict):
     """Who keeps the customer informed from now on, and why."""
 
-    person_id: int
+    person_id: DbId
     reason: str = Field("", max_length=300)
 
 

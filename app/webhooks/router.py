@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.auth.permissions import P
 from app.auth.service import Principal
 from app.deps import DbSession, permit
+from app.schemas import DbId
 from app.webhooks import service
 from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import DeliveryRead, SubscriptionCreate, SubscriptionRead
@@ -36,7 +37,7 @@ def list_subscriptions(session: DbSession, _: Admin) -> list[SubscriptionRead]:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Unsubscribe",
 )
-def delete_subscription(subscription_id: int, session: DbSession, _: Admin) -> Response:
+def delete_subscription(subscription_id: DbId, session: DbSession, _: Admin) -> Response:
     """Stop sending to this receiver; past deliveries stay readable."""
     service.delete_subscription(session=session, subscription_id=subscription_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -46,7 +47,7 @@ def delete_subscription(subscription_id: int, session: DbSession, _: Admin) -> R
 def list_deliveries(
     session: DbSession,
     _: Admin,
-    subscription_id: int | None = None,
+    subscription_id: DbId | None = None,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> list[DeliveryRead]:
     """The newest 200 deliveries, each with its attempt log."""
@@ -54,6 +55,6 @@ def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", summary="Deliver again")
-def redeliver(delivery_id: int, session: DbSession, _: Admin) -> DeliveryRead:
+def redeliver(delivery_id: DbId, session: DbSession, _: Admin) -> DeliveryRead:
     """Queue the delivery again now (for a failed one, or a receiver that lost it)."""
     return service.redeliver(session=session, delivery_id=delivery_id)
