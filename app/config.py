@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         le=256,
         description="Tokens of an article's full text that its body vector sees.",
     )
+    faiss_threads: int = Field(
+        1, ge=1, le=64, description="OpenMP threads per FAISS search (requests run in parallel)."
+    )
     batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded together.")
     batch_max_wait_ms: float = Field(
         1.0, ge=0, le=100, description="How long a query waits for others to batch with."

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import faiss
 import httpx
 import numpy as np
 import yaml
@@ -42,7 +43,7 @@ from app.config import Settings
 from app.search import service as search_service
 from app.search.index import headline_text
 from app.search.schemas import SearchRequest
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.encoder import SentenceTransformerEncoder, make_encoder
 from scripts.context import open_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,8 +241,16 @@ def http_concurrent(
 def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
     """Search latency inside the process (no HTTP), through the search service."""
     settings = Settings(data_dir=folder, database_url=None)
+    # measure with the server's encoder threads, not the job default of every core
+    encoder = make_encoder(
+        settings.encoder_backend,
+        model_path=settings.model_path,
+        cache_dir=settings.model_cache_dir,
+        threads=settings.encoder_threads,
+    )
+    faiss.omp_set_num_threads(settings.faiss_threads)
     out = []
-    with open_context(settings=settings) as ctx, ctx.sessions() as session:
+    with open_context(settings=settings, encoder=encoder) as ctx, ctx.sessions() as session:
         for i in range(n):
             t = time.perf_counter()
             search_service.search(
