@@ -20,11 +20,16 @@ from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
-from app.search.index import ArticleIndex, tqdm_progress
+from app.search.index import (
+    ArticleIndex,
+    encoder_from_settings,
+    index_from_settings,
+    tqdm_progress,
+)
 from app.search.router import router as search_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
-from embeddings.encoder import Encoder, make_encoder
+from embeddings.encoder import Encoder
 
 log = logging.getLogger("app")
 
@@ -108,21 +113,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)
-        enc = encoder or make_encoder(
-            settings.encoder_backend,
-            model_path=settings.model_path,
-            cache_dir=settings.model_cache_dir,
-            threads=settings.encoder_threads,
-        )
-        index = ArticleIndex(
-            enc,
-            settings.index_dir,
-            save_delay=settings.index_save_delay,
-            glossary=settings.glossary_path,
-            batch_max_size=settings.batch_max_size,
-            batch_max_wait_ms=settings.batch_max_wait_ms,
-            body_max_tokens=settings.body_max_tokens,
-        )
+        index = index_from_settings(settings, encoder or encoder_from_settings(settings))
         # a missing or stale index is rebuilt here, with a progress bar on stderr
         progress, close_bar = tqdm_progress("indexing")
         try:

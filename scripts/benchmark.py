@@ -41,9 +41,9 @@ from app.articles.schemas import ArticleCreate
 from app.auth import service as auth_service
 from app.config import Settings
 from app.search import service as search_service
-from app.search.index import headline_text
+from app.search.index import encoder_from_settings, headline_text
 from app.search.schemas import SearchRequest
-from embeddings.encoder import SentenceTransformerEncoder, make_encoder
+from embeddings.encoder import SentenceTransformerEncoder
 from scripts.context import open_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,12 +242,7 @@ def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
     """Search latency inside the process (no HTTP), through the search service."""
     settings = Settings(data_dir=folder, database_url=None)
     # measure with the server's encoder threads, not the job default of every core
-    encoder = make_encoder(
-        settings.encoder_backend,
-        model_path=settings.model_path,
-        cache_dir=settings.model_cache_dir,
-        threads=settings.encoder_threads,
-    )
+    encoder = encoder_from_settings(settings)
     faiss.omp_set_num_threads(settings.faiss_threads)
     out = []
     with open_context(settings=settings, encoder=encoder) as ctx, ctx.sessions() as session:

@@ -13,8 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
-from app.search.index import ArticleIndex, tqdm_progress
-from embeddings.encoder import Encoder, make_encoder
+from app.search.index import (
+    ArticleIndex,
+    encoder_from_settings,
+    index_from_settings,
+    tqdm_progress,
+)
+from embeddings.encoder import Encoder
 
 
 @dataclass
@@ -37,20 +42,11 @@ def open_context(
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
     sessions = make_sessionmaker(engine)
-    encoder = encoder or make_encoder(
-        settings.encoder_backend,
-        model_path=settings.model_path,
-        cache_dir=settings.model_cache_dir,
-        # a job has the machine to itself: use every core for embedding
-        threads=max(settings.encoder_threads, os.cpu_count() or 1),
+    # a job has the machine to itself: use every core for embedding
+    encoder = encoder or encoder_from_settings(
+        settings, threads=max(settings.encoder_threads, os.cpu_count() or 1)
     )
-    index = ArticleIndex(
-        encoder,
-        settings.index_dir,
-        save_delay=0,
-        glossary=settings.glossary_path,
-        body_max_tokens=settings.body_max_tokens,
-    )
+    index = index_from_settings(settings, encoder, save_delay=0)
     if sync:
         progress, close = tqdm_progress("indexing")
         try:

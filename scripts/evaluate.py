@@ -29,8 +29,8 @@ from app.articles.markdown import parse_file
 from app.articles.models import Article, ArticleStatus
 from app.articles.schemas import ArticleCreate
 from app.config import Settings
-from app.search.index import KEYWORD_FIELDS, read_glossary, to_document
-from embeddings.encoder import Encoder, make_encoder
+from app.search.index import KEYWORD_FIELDS, encoder_from_settings, read_glossary, to_document
+from embeddings.encoder import Encoder
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex
 
@@ -271,12 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     settings = Settings()
-    encoder = make_encoder(
-        args.backend or settings.encoder_backend,
-        model_path=settings.model_path,
-        cache_dir=settings.model_cache_dir,
-        threads=2,
-    )
+    if args.backend:
+        settings = settings.model_copy(update={"encoder_backend": args.backend})
+    encoder = encoder_from_settings(settings, threads=2)
     print(f"encoder: {encoder.name}")
     vectors = QueryVectors(encoder)
     weights = FusionWeights(**(args.weights or {}))

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.articles.models import Article, ArticleStatus
+from app.config import Settings
 from embeddings.batcher import MicroBatcher
-from embeddings.encoder import Encoder, Vectors
+from embeddings.encoder import Encoder, Vectors, make_encoder
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,32 @@ class ArticleIndex:
         report = self.sync(factory, progress=progress)
         self.hybrid.save()
         return report
+
+
+def encoder_from_settings(settings: Settings, *, threads: int | None = None) -> Encoder:
+    """The configured encoder (backend, model, export cache); `threads` overrides
+    ENCODER_THREADS, e.g. for jobs that have the machine to themselves."""
+    return make_encoder(
+        settings.encoder_backend,
+        model_path=settings.model_path,
+        cache_dir=settings.model_cache_dir,
+        threads=threads or settings.encoder_threads,
+    )
+
+
+def index_from_settings(
+    settings: Settings, encoder: Encoder, *, save_delay: float | None = None
+) -> ArticleIndex:
+    """The live article index as configured (save_delay overrides INDEX_SAVE_DELAY)."""
+    return ArticleIndex(
+        encoder,
+        settings.index_dir,
+        save_delay=settings.index_save_delay if save_delay is None else save_delay,
+        glossary=settings.glossary_path,
+        batch_max_size=settings.batch_max_size,
+        batch_max_wait_ms=settings.batch_max_wait_ms,
+        body_max_tokens=settings.body_max_tokens,
+    )
 
 
 def tqdm_progress(desc: str) -> tuple[Progress, Callable[[], None]]:
