@@ -7,7 +7,9 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: run test install lint typecheck load reindex eval clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test install browser lint typecheck load reindex eval screenshots clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -25,10 +27,20 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m scripts.load_knowledge
 	$(BIN)/python -m scripts.create_admin_key --if-none
-	@echo "API docs: http://127.0.0.1:8000/docs"
+	$(BIN)/python -m scripts.load_demo --if-empty
+	@echo "Web console: http://127.0.0.1:8000/ui   API docs: http://127.0.0.1:8000/docs"
 	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
 
-test: install
+# the browser tests use Debian's Chromium; installed here when missing (needs root or sudo)
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
+	  echo "could not install chromium: the browser tests will be skipped"; }
+
+test: install browser
 	$(BIN)/ruff check app embeddings scripts tests
 	$(BIN)/mypy app embeddings scripts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -41,6 +53,9 @@ reindex: install
 
 eval: install
 	$(BIN)/python -m scripts.evaluate
+
+screenshots: install browser
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

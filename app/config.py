@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         2.0, ge=0, description="First retry delay; doubles on each failure."
     )
     webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a delivery fails.")
+    web_session_hours: float = Field(
+        12, gt=0, le=24 * 30, description="How long a web console sign-in lasts."
+    )
+    web_secure_cookies: bool = Field(
+        False, description="Mark the console's cookies Secure (set when served over HTTPS)."
+    )
+    gap_score_threshold: float = Field(
+        0.5,
+        ge=0,
+        description="Top search score below which a search counts as a gap (seed eval: 2% of "
+        "right top hits score under 0.5 but 9% of wrong ones; 0.45 caught 2%).",
+    )
 
     @field_validator("response_target_minutes")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -14,8 +15,10 @@ from app.auth import service as auth_service
 from app.auth.permissions import Permission
 from app.auth.service import Principal
 from app.config import Settings
-from app.errors import Forbidden, InvalidInput
+from app.errors import Forbidden, InvalidInput, Unauthorized
 from app.search.index import ArticleIndex
+from app.web import service as web_service
+from app.web.service import SignedIn
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
@@ -91,6 +94,87 @@ def get_if_match(
             errors=[{"field": "If-Match", "message": "expected a quoted version number"}],
         )
     return int(match.group(1))
+
+
+SESSION_COOKIE = "hd_session"
+
+
+def get_signed_in(request: Request, session: Annotated[Session, Depends(get_session)]) -> SignedIn:
+    """The web console user, from the session cookie (pages redirect to sign-in on 401)."""
+    signed = web_service.current(session=session, token=request.cookies.get(SESSION_COOKIE))
+    if signed is None:
+        raise Unauthorized("sign in to continue")
+    request.state.principal = signed.principal  # read by the audit log
+    request.state.web = signed  # read by the error pages
+    return signed
+
+
+def _missing(principal: Principal, permissions: tuple[Permission, ...]) -> None:
+    missing = [p for p in permissions if not principal.can(p)]
+    if missing:
+        raise Forbidden(
+            f"your role cannot use this screen: it needs the permission {', '.join(missing)}",
+            missing_permissions=[str(p) for p in missing],
+        )
+
+
+def web_permit(*permissions: Permission) -> Any:
+    """`Annotated[SignedIn, web_permit(P.X)]`: a console page's role check."""
+
+    def check(signed: Annotated[SignedIn, Depends(get_signed_in)]) -> SignedIn:
+        _missing(signed.principal, permissions)
+        return signed
+
+    return Depends(check)
+
+
+def web_write(*permissions: Permission) -> Any:
+    """Like `web_permit`, for form posts: also refuses forged cross-site submissions."""
+
+    async def check(
+        request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]
+    ) -> SignedIn:
+        origin = request.headers.get("origin")
+        if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
+            raise Forbidden("a form posted from another site was refused")
+        form = await request.form()
+        token = request.headers.get("x-csrf-token") or form.get("csrf_token")
+        if not isinstance(token, str) or not web_service.csrf_ok(signed.csrf_token, token):
+            raise Forbidden("this form has expired or came from another site: reload the page")
+        _missing(signed.principal, permissions)
+        return signed
+
+    return Depends(check)
+
+
+@dataclass
+class Desk:
+    """What a console handler works with: the request, the database, the index, the
+    settings and the signed-in user."""
+
+    request: Request
+    session: Session
+    index: ArticleIndex
+    settings: Settings
+    signed: SignedIn
+
+
+def web_desk(*permissions: Permission, write: bool = False) -> Any:
+    """`Annotated[Desk, web_desk(P.X)]`: a console page's role check (and, with `write`,
+    its forgery check) plus everything the handler needs, in one parameter."""
+    gate = web_write(*permissions) if write else web_permit(*permissions)
+
+    def build(
+        request: Request,
+        session: Annotated[Session, Depends(get_session)],
+        index: Annotated[ArticleIndex, Depends(get_index)],
+        settings: Annotated[Settings, Depends(get_settings)],
+        # a default, not Annotated: the annotation is a string and `gate` a local
+        signed: SignedIn = gate,
+    ) -> Desk:
+        return Desk(request, session, index, settings, signed)
+
+    return Depends(build)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -112,18 +113,34 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     return [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers: every error leaves the API in the same shape."""
+def domain_problem(request: Request, exc: DomainError) -> JSONResponse:
+    """A domain error as problem+json."""
+    errors = exc.errors if isinstance(exc, InvalidInput) else None
+    return problem(exc.status, exc.title, exc.detail, request, errors=errors, **exc.extra)
+
+
+HTML_PREFIX = "/ui"
+
+
+def install(
+    app: FastAPI, html_errors: Callable[[Request, DomainError], Response] | None = None
+) -> None:
+    """Register the handlers: every error leaves the API in the same shape; under the web
+    console's prefix, `html_errors` renders them as pages instead."""
 
     @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        errors = exc.errors if isinstance(exc, InvalidInput) else None
-        return problem(exc.status, exc.title, exc.detail, request, errors=errors, **exc.extra)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        if html_errors is not None and request.url.path.startswith(HTML_PREFIX):
+            return html_errors(request, exc)
+        return domain_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = validation_errors(exc.errors())
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        if html_errors is not None and request.url.path.startswith(HTML_PREFIX):
+            details = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            return html_errors(request, InvalidInput(f"Fix these fields: {details}", errors))
         return problem(422, "Invalid input", f"Fix these fields: {fields}", request, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -27,6 +27,8 @@ from app.search.index import (
     tqdm_progress,
 )
 from app.search.router import router as search_router
+from app.web import render as web_render
+from app.web import router as web_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
 from embeddings.encoder import Encoder
@@ -146,7 +148,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    errors.install(app)
+    errors.install(app, html_errors=web_render.error_page)
     app.add_middleware(AuditLog)
     app.add_middleware(BodyLimit, settings=settings)
     app.include_router(search_router)
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.include_router(auth_router)
     app.include_router(webhooks_router)
     app.include_router(audit_router)
+    web_router.install(app)
 
     @app.get("/health", tags=["health"], summary="Liveness and index size")
     def health() -> dict[str, Any]:

@@ -8,4 +8,5 @@ def import_all() -> None:
     import app.audit.models
     import app.auth.models
     import app.calls.models
+    import app.web.models
     import app.webhooks.models  # noqa: F401

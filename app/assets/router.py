@@ -76,6 +76,10 @@ def list_assets(
     site: Annotated[str | None, Query(max_length=200, description="Part of a site name.")] = None,
     modality: Modality | None = None,
     site_id: DbId | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Part of a serial, hospital, department or model."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[AssetRead]:
@@ -86,6 +90,7 @@ def list_assets(
         site=site,
         modality=modality,
         site_id=site_id,
+        q=q,
         limit=limit,
         offset=offset,
     )

@@ -158,11 +158,23 @@ def list_assets(
     site: str | None = None,
     modality: str | None = None,
     site_id: int | None = None,
+    q: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[builtins.list[Asset], int]:
-    """Scanners by part of a serial number, part of a site name, modality or site."""
+    """Scanners by part of a serial number, part of a site name, modality or site; `q`
+    matches any of serial number, hospital, department or model."""
     stmt = select(Asset).join(Site, Asset.site_id == Site.id)
+    if q and q.strip():
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Asset.serial_number).like(like),
+                func.lower(Site.hospital).like(like),
+                func.lower(Site.department).like(like),
+                func.lower(Asset.model).like(like),
+            )
+        )
     if serial:
         stmt = stmt.where(func.lower(Asset.serial_number).contains(serial.strip().lower()))
     if site:

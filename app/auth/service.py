@@ -48,6 +48,17 @@ def _new_key() -> tuple[str, str]:
     return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
 
 
+def find_key(*, session: Session, raw: str) -> ApiKey | None:
+    """The stored key matching a presented secret, or None."""
+    parts = raw.strip().split("_")
+    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _hash(raw.strip())):
+        return None
+    return key
+
+
 def authenticate(*, session: Session, raw: str | None) -> Principal:
     """The principal for a presented key; 401 when missing, unknown or revoked."""
     if not raw:
@@ -55,9 +66,14 @@ def authenticate(*, session: Session, raw: str | None) -> Principal:
     parts = raw.strip().split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
         raise Unauthorized("malformed API key")
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
-    if key is None or not hmac.compare_digest(key.key_hash, _hash(raw.strip())):
+    key = find_key(session=session, raw=raw)
+    if key is None:
         raise Unauthorized("unknown API key")
+    return principal_for_key(session=session, key=key)
+
+
+def principal_for_key(*, session: Session, key: ApiKey) -> Principal:
+    """The principal a stored key stands for; 401 when it was revoked or its owner is gone."""
     if key.revoked_at is not None:
         raise Unauthorized("this API key was revoked")
     now = utcnow()

@@ -389,8 +389,12 @@ def search(
     default_limit: int,
     max_limit: int,
     max_chars: int,
+    record: bool = True,
 ) -> CallSearchResult:
-    """Search with the scanner's filters; articles that failed on this call go last."""
+    """Search with the scanner's filters; articles that failed on this call go last.
+
+    `record=False` (results shown while the dispatcher is still typing) leaves the
+    timeline and the suggestion counts alone."""
     call = get(session=session, call_id=call_id)
     asset = session.get(Asset, call.asset_id) if call.asset_id else None
     filters: dict[str, str] = {}
@@ -440,6 +444,16 @@ def search(
     results = fresh[:limit] + demoted
     for rank, row in enumerate(results, start=1):
         row.rank = rank
+    result = CallSearchResult(
+        query=query,
+        filters=filters,
+        skipped_filters=skipped,
+        expanded_with=response.expanded_with,
+        results=results,
+    )
+    if not record:
+        return result
+    for row in results:
         _link(session, call.id, row.id).suggested += 1
     _event(
         session,
@@ -462,13 +476,18 @@ def search(
         ],
     )
     _commit(session, call)
-    return CallSearchResult(
-        query=query,
-        filters=filters,
-        skipped_filters=skipped,
-        expanded_with=response.expanded_with,
-        results=results,
-    )
+    return result
+
+
+def last_search(*, session: Session, call_id: int) -> str | None:
+    """The query of the call's latest recorded search, if any."""
+    event = session.scalars(
+        select(CallEvent)
+        .where(CallEvent.call_id == call_id, CallEvent.kind == EventKind.SEARCHED)
+        .order_by(CallEvent.id.desc())
+        .limit(1)
+    ).first()
+    return str(event.data.get("query", "")) if event is not None else None
 
 
 def open_article(

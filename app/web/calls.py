@@ -1,0 +1,520 @@
+"""Dispatcher and tier-2 screens: start a call, work it, escalate, the queue, resolve."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.articles.models import Modality
+from app.assets import service as asset_service
+from app.auth.permissions import P
+from app.calls import package, service
+from app.calls.models import CallState, Outcome, Urgency
+from app.calls.schemas import (
+    AttemptCreate,
+    CallCreate,
+    CallSearch,
+    CallSearchResult,
+    EscalateRequest,
+    EscalationPackage,
+    ResolveRequest,
+)
+from app.deps import Desk, web_desk
+from app.errors import InvalidInput
+from app.schemas import DbId
+from app.web.render import field_errors, is_partial, page, redirect, templates
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+Worker = Annotated[Desk, web_desk(P.CALLS_WORK)]
+WorkerPost = Annotated[Desk, web_desk(P.CALLS_WORK, write=True)]
+Escalator = Annotated[Desk, web_desk(P.CALLS_ESCALATE)]
+EscalatorPost = Annotated[Desk, web_desk(P.CALLS_ESCALATE, write=True)]
+QueueReader = Annotated[Desk, web_desk(P.ESCALATIONS_READ)]
+Tier2Post = Annotated[Desk, web_desk(P.ESCALATIONS_HANDLE, write=True)]
+AssetReader = Annotated[Desk, web_desk(P.ASSETS_READ)]
+Writer = Annotated[Desk, web_desk(P.ARTICLES_WRITE, write=True)]
+
+OUTCOMES = [
+    (Outcome.FIXED, "Fixed", "1"),
+    (Outcome.NO_CHANGE, "No change", "2"),
+    (Outcome.COULD_NOT_DO, "Could not do", "3"),
+    (Outcome.MADE_WORSE, "Made worse", "4"),
+]
+DONE = {
+    "opened": "Call opened. Type the symptom; results appear as you type.",
+    "escalated": "Escalated: tier 2 has the whole call. You stay the follow-up contact "
+    "until an engineer accepts.",
+    "resolved": "Call resolved.",
+    "accepted": "Accepted: you own this call now.",
+    "declined": "Declined: the escalation is back in the queue.",
+}
+Text = Annotated[str, Form(max_length=4000)]
+Short = Annotated[str, Form(max_length=200)]
+QueryText = Annotated[str, Form(max_length=1000)]
+
+
+def _flash(done: str | None) -> dict[str, Any]:
+    return {"flash": DONE[done]} if done in DONE else {}
+
+
+# -- starting a call -------------------------------------------------------------------
+
+
+@router.get("/calls")
+def calls_home(desk: Worker, done: str | None = None) -> Response:
+    """My calls, and a start button."""
+    mine = service.list(session=desk.session, owner_id=desk.signed.principal.person_id)
+    active = [(c, n) for c, n in mine if c.state not in (CallState.RESOLVED, CallState.CLOSED)]
+    recent = service.list(session=desk.session, limit=20)
+    return page(
+        desk.request,
+        "calls/list.html",
+        desk.signed,
+        section="calls",
+        title="Calls",
+        mine=active,
+        recent=recent,
+        **_flash(done),
+    )
+
+
+def _new_call_page(desk: Desk, form: dict[str, Any], errors: dict[str, str]) -> Response:
+    return page(
+        desk.request,
+        "calls/new.html",
+        desk.signed,
+        status=422 if errors else 200,
+        section="calls",
+        title="New call",
+        form=form,
+        errors=errors,
+        urgencies=list(Urgency),
+        modalities=list(Modality),
+    )
+
+
+@router.get("/calls/new")
+def new_call(desk: Worker) -> Response:
+    """The start-a-call form."""
+    return _new_call_page(desk, {"urgency": Urgency.DEGRADED}, {})
+
+
+@router.get("/assets/pick")
+def pick_asset(desk: AssetReader, asset_q: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """Scanners matching part of a serial number, site or model (a fragment)."""
+    assets: list[Any] = []
+    if len(asset_q.strip()) >= 2:
+        assets, _ = asset_service.list_assets(session=desk.session, q=asset_q, limit=12)
+    return templates.TemplateResponse(
+        desk.request,
+        "calls/_asset_pick.html",
+        {"assets": assets, "asset_q": asset_q, "chosen": None},
+    )
+
+
+@router.post("/calls")
+def create_call(
+    desk: WorkerPost,
+    caller_name: Short = "",
+    callback_number: Short = "",
+    asset_id: Short = "",
+    asset_q: Short = "",
+    urgency: Short = "",
+    patient_impact: Short = "",
+    symptom: Text = "",
+) -> Response:
+    """Open the call and go to its screen."""
+    form: dict[str, Any] = {
+        "caller_name": caller_name,
+        "callback_number": callback_number,
+        "asset_id": asset_id,
+        "asset_q": asset_q,
+        "urgency": urgency,
+        "patient_impact": bool(patient_impact),
+        "symptom": symptom,
+    }
+    try:
+        if not asset_id:
+            raise InvalidInput(
+                "pick the scanner",
+                errors=[
+                    {
+                        "field": "asset_id",
+                        "message": "type part of the serial or site, then pick one",
+                    }
+                ],
+            )
+        data = CallCreate(
+            caller_name=caller_name.strip(),
+            callback_number=callback_number.strip(),
+            asset_id=asset_id,
+            urgency=urgency,
+            patient_impact=bool(patient_impact),
+            symptom=symptom.strip(),
+        )
+        call = service.open_call(session=desk.session, data=data, principal=desk.signed.principal)
+    except (InvalidInput, ValidationError) as exc:
+        desk.session.rollback()
+        if asset_q:
+            form["assets"], _ = asset_service.list_assets(session=desk.session, q=asset_q, limit=12)
+        return _new_call_page(desk, form, field_errors(exc))
+    return redirect(desk.request, f"/ui/calls/{call.id}?done=opened")
+
+
+# -- the call screen -------------------------------------------------------------------
+
+
+def _results(
+    desk: Desk, call_id: int, query: str, *, record: bool
+) -> tuple[CallSearchResult | None, str | None]:
+    """Ranked fixes for the call (None with a message when the query cannot run)."""
+    if not query.strip():
+        return None, None
+    settings = desk.settings
+    try:
+        result = service.search(
+            session=desk.session,
+            index=desk.index,
+            call_id=call_id,
+            data=CallSearch(query=query.strip()[: settings.query_max_chars]),
+            principal=desk.signed.principal,
+            default_limit=settings.search_default_limit,
+            max_limit=settings.search_max_limit,
+            max_chars=settings.query_max_chars,
+            record=record,
+        )
+    except InvalidInput as exc:
+        return None, exc.detail
+    return result, None
+
+
+def _call_context(desk: Desk, call_id: int) -> dict[str, Any]:
+    view = service.view(session=desk.session, call_id=call_id)
+    tried = {
+        e.data.get("article_id"): e.data.get("title")
+        for e in view["timeline"]
+        if e.kind == "step_tried"
+    }
+    return {"call": view, "tried_articles": tried, "outcomes": OUTCOMES}
+
+
+def _call_page(
+    desk: Desk,
+    call_id: int,
+    q: str | None,
+    done: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    context = _call_context(desk, call_id)
+    last = service.last_search(session=desk.session, call_id=call_id)
+    query = q if q is not None else (last or context["call"]["symptom"])
+    result, error = _results(desk, call_id, query, record=False)
+    return page(
+        desk.request,
+        "calls/call.html",
+        desk.signed,
+        status=422 if errors else 200,
+        section="calls",
+        title=f"Call {call_id}",
+        query=query,
+        result=result,
+        search_error=error,
+        errors=errors or {},
+        **context,
+        **_flash(done),
+    )
+
+
+@router.get("/calls/{call_id}")
+def call_screen(
+    call_id: DbId,
+    desk: Worker,
+    q: Annotated[str | None, Query(max_length=1000)] = None,
+    done: str | None = None,
+) -> Response:
+    """The dispatcher's screen: who owns the call, live fixes, outcomes, escalate, resolve."""
+    return _call_page(desk, call_id, q, done)
+
+
+def _fragments(desk: Desk, call_id: int, query: str, template: str) -> Response:
+    """Parts of the call screen for the script to swap in place."""
+    result, error = _results(desk, call_id, query, record=False)
+    return templates.TemplateResponse(
+        desk.request,
+        template,
+        {
+            "result": result,
+            "search_error": error,
+            "query": query,
+            "csrf": desk.signed.csrf_token,
+            "fragment": True,
+            "me": desk.signed.principal,
+            "errors": {},
+            **_call_context(desk, call_id),
+        },
+    )
+
+
+@router.get("/calls/{call_id}/results")
+def live_results(
+    call_id: DbId, desk: Worker, q: Annotated[str, Query(max_length=1000)] = ""
+) -> Response:
+    """Results while the dispatcher types (a fragment; not recorded on the timeline)."""
+    return _fragments(desk, call_id, q, "calls/_results.html")
+
+
+def _after_work(desk: Desk, call_id: int, query: str, anchor: str = "") -> Response:
+    """Fragments for the script (results, timeline, status); a redirect for plain forms."""
+    if not is_partial(desk.request):
+        return redirect(desk.request, f"/ui/calls/{call_id}?q={quote(query)}{anchor}")
+    return _fragments(desk, call_id, query, "calls/_work.html")
+
+
+def _record_query(desk: Desk, call_id: int, query: str) -> None:
+    """Record the search the dispatcher acted on, unless it is already the latest one."""
+    if query.strip() and service.last_search(session=desk.session, call_id=call_id) != (
+        query.strip()
+    ):
+        _results(desk, call_id, query, record=True)
+
+
+@router.post("/calls/{call_id}/search")
+def record_search(call_id: DbId, desk: WorkerPost, q: QueryText = "") -> Response:
+    """Enter in the symptom box: the search goes on the timeline."""
+    _record_query(desk, call_id, q)
+    return _after_work(desk, call_id, q)
+
+
+@router.post("/calls/{call_id}/attempts")
+def record_outcome(
+    call_id: DbId,
+    desk: WorkerPost,
+    article_id: Short = "",
+    outcome: Short = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    q: QueryText = "",
+) -> Response:
+    """One click: what happened when the caller tried an article."""
+    _record_query(desk, call_id, q)
+    try:
+        data = AttemptCreate(article_id=article_id, outcome=outcome, note=note.strip())
+    except ValidationError as exc:
+        raise InvalidInput("choose one of the outcomes for the article", errors=[]) from exc
+    service.record_attempt(
+        session=desk.session, call_id=call_id, data=data, principal=desk.signed.principal
+    )
+    return _after_work(desk, call_id, q, f"#article-{article_id}")
+
+
+@router.post("/calls/{call_id}/notes")
+def add_note(call_id: DbId, desk: WorkerPost, text: Text = "", q: QueryText = "") -> Response:
+    """A note on the timeline (it goes into the escalation package)."""
+    if text.strip():
+        service.add_note(
+            session=desk.session,
+            call_id=call_id,
+            text=text.strip(),
+            principal=desk.signed.principal,
+        )
+    return _after_work(desk, call_id, q)
+
+
+@router.post("/calls/{call_id}/resolve")
+def resolve_call(
+    call_id: DbId, desk: WorkerPost, article_id: Short = "", notes: Text = ""
+) -> Response:
+    """Resolve: at tier 1 with the article that fixed it, at tier 2 with notes."""
+    try:
+        data = ResolveRequest(article_id=article_id or None, notes=notes.strip() or None)
+        service.resolve(
+            session=desk.session, call_id=call_id, data=data, principal=desk.signed.principal
+        )
+    except (InvalidInput, ValidationError) as exc:
+        desk.session.rollback()
+        errors = field_errors(exc)
+        if "body" in errors:  # "article or notes": name the one this tier must give
+            call = service.get(session=desk.session, call_id=call_id)
+            errors = {"notes" if call.state == CallState.ACCEPTED else "article_id": errors["body"]}
+        return _call_page(desk, call_id, None, errors=errors)
+    return redirect(desk.request, f"/ui/calls/{call_id}?done=resolved")
+
+
+# -- escalation ------------------------------------------------------------------------
+
+
+def _escalate_page(
+    desk: Desk, call_id: int, form: dict[str, Any], errors: dict[str, str]
+) -> Response:
+    reason = str(form.get("reason") or "")
+    urgency = form.get("urgency") if form.get("urgency") in set(Urgency) else None
+    data = EscalateRequest(
+        reason=reason.strip() or "(no reason given yet)",
+        urgency=urgency,
+        queue=str(form.get("queue") or "tier2")[:50],
+    )
+    missing, pkg = service.preview_escalation(
+        session=desk.session,
+        index=desk.index,
+        call_id=call_id,
+        data=data,
+        principal=desk.signed.principal,
+        targets=desk.settings.response_target_minutes,
+    )
+    if not reason.strip():
+        missing = [*missing, {"field": "reason", "message": "say why tier 2 is needed"}]
+    return page(
+        desk.request,
+        "calls/escalate.html",
+        desk.signed,
+        status=422 if errors else 200,
+        section="calls",
+        title=f"Escalate call {call_id}",
+        missing=missing,
+        brief=package.render_brief(pkg),
+        form=form,
+        errors=errors,
+        urgencies=list(Urgency),
+        idempotency_key=form.get("idempotency_key") or secrets.token_urlsafe(16),
+        **_call_context(desk, call_id),
+    )
+
+
+@router.get("/calls/{call_id}/escalate")
+def escalate_form(
+    call_id: DbId,
+    desk: Escalator,
+    reason: Annotated[str, Query(max_length=2000)] = "",
+    urgency: Annotated[str, Query(max_length=40)] = "",
+    queue: Annotated[str, Query(max_length=50)] = "tier2",
+) -> Response:
+    """What the completeness check still needs, and the brief exactly as tier 2 sees it."""
+    return _escalate_page(desk, call_id, {"reason": reason, "urgency": urgency, "queue": queue}, {})
+
+
+@router.post("/calls/{call_id}/escalate")
+def escalate(
+    call_id: DbId,
+    desk: EscalatorPost,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    urgency: Short = "",
+    queue: Short = "tier2",
+    idempotency_key: Short = "",
+) -> Response:
+    """Send: the package is frozen and the call goes to the tier-2 queue (a retried post
+    of the same form returns the same escalation)."""
+    form = {
+        "reason": reason,
+        "urgency": urgency,
+        "queue": queue,
+        "idempotency_key": idempotency_key,
+    }
+    try:
+        data = EscalateRequest(
+            reason=reason.strip(),
+            urgency=urgency or None,
+            queue=queue.strip() or "tier2",
+        )
+        service.escalate(
+            session=desk.session,
+            index=desk.index,
+            call_id=call_id,
+            data=data,
+            idempotency_key=idempotency_key or None,
+            principal=desk.signed.principal,
+            targets=desk.settings.response_target_minutes,
+        )
+    except (InvalidInput, ValidationError) as exc:
+        desk.session.rollback()
+        return _escalate_page(desk, call_id, form, field_errors(exc))
+    return redirect(desk.request, f"/ui/calls/{call_id}?done=escalated")
+
+
+# -- tier 2 ------------------------------------------------------------------------------
+
+
+@router.get("/escalations")
+def queue_screen(desk: QueueReader, done: str | None = None) -> Response:
+    """Pending escalations, most urgent first, then oldest, with time left."""
+    me = desk.signed.principal.person_id
+    mine = (
+        service.list(session=desk.session, owner_id=me, state=CallState.ACCEPTED)
+        if me is not None
+        else []
+    )
+    return page(
+        desk.request,
+        "calls/queue.html",
+        desk.signed,
+        section="queue",
+        title="Escalation queue",
+        items=service.queue(session=desk.session),
+        mine=mine,
+        **_flash(done),
+    )
+
+
+def _escalation_page(
+    desk: Desk, escalation_id: int, done: str | None = None, errors: dict[str, str] | None = None
+) -> Response:
+    escalation = service.get_escalation(session=desk.session, escalation_id=escalation_id)
+    pkg = EscalationPackage.model_validate(escalation.package)
+    return page(
+        desk.request,
+        "calls/escalation.html",
+        desk.signed,
+        status=422 if errors else 200,
+        section="queue",
+        title=f"Escalation {escalation_id}",
+        escalation=escalation,
+        minutes_left=service.minutes_left(escalation),
+        brief=package.render_brief(pkg),
+        errors=errors or {},
+        **_call_context(desk, escalation.call_id),
+        **_flash(done),
+    )
+
+
+@router.get("/escalations/{escalation_id}")
+def escalation_screen(escalation_id: DbId, desk: QueueReader, done: str | None = None) -> Response:
+    """The package: the brief, then the whole timeline; accept, decline, resolve, capture."""
+    return _escalation_page(desk, escalation_id, done)
+
+
+@router.post("/escalations/{escalation_id}/accept")
+def accept(escalation_id: DbId, desk: Tier2Post) -> Response:
+    """Take the call: ownership moves to you (a second engineer gets a clear refusal)."""
+    service.accept(
+        session=desk.session, escalation_id=escalation_id, principal=desk.signed.principal
+    )
+    return redirect(desk.request, f"/ui/escalations/{escalation_id}?done=accepted")
+
+
+@router.post("/escalations/{escalation_id}/decline")
+def decline(
+    escalation_id: DbId, desk: Tier2Post, reason: Annotated[str, Form(max_length=1000)] = ""
+) -> Response:
+    """Back to the queue, with the reason on the timeline."""
+    if not reason.strip():
+        errors = {"reason": "say why you decline, so the next engineer knows"}
+        return _escalation_page(desk, escalation_id, errors=errors)
+    service.decline(
+        session=desk.session,
+        escalation_id=escalation_id,
+        reason=reason.strip(),
+        principal=desk.signed.principal,
+    )
+    return redirect(desk.request, "/ui/escalations?done=declined")
+
+
+@router.post("/calls/{call_id}/draft-article")
+def capture_article(call_id: DbId, desk: Writer) -> Response:
+    """Capture as article: a draft prefilled from the call, opened in the editor."""
+    article = service.draft_article(
+        session=desk.session, index=desk.index, call_id=call_id, principal=desk.signed.principal
+    )
+    return redirect(desk.request, f"/ui/articles/{article.id}/edit")

@@ -1,0 +1,154 @@
+// Progressive enhancement for the console: live results, in-place form posts, shortcuts.
+// Every page works without it (forms post and redirect); this only makes it faster.
+(function () {
+  "use strict";
+
+  // Replace targets with the <template data-swap="#id"> blocks of a server fragment.
+  function swap(html) {
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const blocks = doc.querySelectorAll("template[data-swap]");
+    blocks.forEach(function (block) {
+      const target = document.querySelector(block.getAttribute("data-swap"));
+      if (target) target.innerHTML = block.innerHTML;
+    });
+    return blocks.length;
+  }
+
+  // Live search: debounced, stale responses dropped, time to first result kept for tests.
+  document.querySelectorAll("form[data-live]").forEach(function (form) {
+    const wait = Number(form.getAttribute("data-debounce") || 250);
+    let timer = null, controller = null, typedAt = null;
+    function run() {
+      if (controller) controller.abort();
+      controller = new AbortController();
+      const params = new URLSearchParams(new FormData(form));
+      params.delete("csrf_token");
+      const url = form.getAttribute("data-live") + "?" + params.toString();
+      fetch(url, { headers: { "X-Partial": "1" }, signal: controller.signal, credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          swap(html);
+          if (typedAt !== null) {
+            document.body.dataset.lastResultMs = String(Math.round(performance.now() - typedAt));
+            typedAt = null;
+          }
+          document.dispatchEvent(new CustomEvent("console:results"));
+        })
+        .catch(function (err) { if (err.name !== "AbortError") console.error(err); });
+    }
+    const only = form.getAttribute("data-live-field");
+    form.addEventListener("input", function (event) {
+      if (only && event.target.name !== only) return;
+      // measured from the last keystroke: what the dispatcher waits once they pause
+      typedAt = performance.now();
+      clearTimeout(timer);
+      timer = setTimeout(run, wait);
+    });
+  });
+
+  // Forms marked data-enhance post in place and swap the fragments the server returns.
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-enhance")) return;
+    event.preventDefault();
+    const submitter = event.submitter;
+    const item = form.closest("ol.results > li");
+    const keep = item ? item.id : null;
+    const body = new FormData(form);
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    fetch(form.action, { method: "POST", body: body, headers: { "X-Partial": "1" }, credentials: "same-origin" })
+      .then(function (r) {
+        const go = r.headers.get("X-Redirect");
+        if (go) { window.location.assign(go); return ""; }
+        return r.text();
+      })
+      .then(function (html) {
+        if (html && !swap(html)) document.documentElement.innerHTML = html;
+        document.dispatchEvent(new CustomEvent("console:results"));
+        // keep the keyboard where it was: on the same article, wherever it moved to
+        const again = keep ? document.getElementById(keep) : null;
+        if (again) again.focus();
+      })
+      .catch(function (err) { console.error(err); });
+  });
+
+  // Keyboard: shortcuts listed on screen in the element with data-shortcuts.
+  function typing(el) {
+    return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
+  }
+  function results() { return Array.prototype.slice.call(document.querySelectorAll("ol.results > li")); }
+  function move(step) {
+    const items = results();
+    if (!items.length) return;
+    const current = items.indexOf(document.activeElement.closest ? document.activeElement.closest("ol.results > li") : null);
+    const next = items[Math.max(0, Math.min(items.length - 1, current + step))] || items[0];
+    next.focus();
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const el = document.activeElement;
+    const search = document.querySelector("[data-search-box]");
+    if (el === search && (event.key === "ArrowDown" || event.key === "Escape")) {
+      // leave the box for the results, where the single-key shortcuts work
+      if (results().length) move(0); else search.blur();
+      event.preventDefault();
+      return;
+    }
+    if (typing(el)) {
+      if (event.key === "Escape") { el.blur(); event.preventDefault(); }
+      return;
+    }
+    if (event.key === "Escape" && search) { search.focus(); search.select(); event.preventDefault(); return; }
+    const item = el && el.closest ? el.closest("ol.results > li") : null;
+    if (event.key === "/" && search) { search.focus(); event.preventDefault(); return; }
+    if (event.key === "j" || event.key === "ArrowDown") { move(1); event.preventDefault(); return; }
+    if (event.key === "k" || event.key === "ArrowUp") { move(-1); event.preventDefault(); return; }
+    if (item && (event.key === "Enter" || event.key === "o") && el === item) {
+      const d = item.querySelector("details"); if (d) d.open = !d.open; event.preventDefault(); return;
+    }
+    if (item && /^[1-4]$/.test(event.key)) {
+      const button = item.querySelector('button[data-key="' + event.key + '"]');
+      if (button) { button.click(); event.preventDefault(); }
+      return;
+    }
+    const link = document.querySelector('[data-shortcut="' + event.key + '"]');
+    if (link) { link.focus(); link.click(); event.preventDefault(); }
+  });
+
+  // Steps editor: add, remove and reorder rows; names are renumbered so the order posts.
+  document.querySelectorAll("[data-steps-editor]").forEach(function (editor) {
+    const list = editor.querySelector("ol");
+    function renumber() {
+      Array.prototype.forEach.call(list.children, function (li, i) {
+        li.querySelectorAll("[data-name]").forEach(function (input) {
+          input.name = "steps-" + i + "-" + input.getAttribute("data-name");
+          input.id = input.name;
+        });
+        li.querySelectorAll("label[data-for]").forEach(function (label) {
+          label.htmlFor = "steps-" + i + "-" + label.getAttribute("data-for");
+        });
+        const n = li.querySelector("[data-step-number]");
+        if (n) n.textContent = String(i + 1);
+      });
+    }
+    editor.addEventListener("click", function (event) {
+      const button = event.target.closest("button[data-step]");
+      if (!button) return;
+      event.preventDefault();
+      const li = button.closest("li");
+      const action = button.getAttribute("data-step");
+      if (action === "add") {
+        const template = editor.querySelector("template");
+        list.appendChild(template.content.cloneNode(true));
+        renumber();
+        list.lastElementChild.querySelector("textarea").focus();
+        return;
+      }
+      if (action === "up" && li.previousElementSibling) list.insertBefore(li, li.previousElementSibling);
+      if (action === "down" && li.nextElementSibling) list.insertBefore(li.nextElementSibling, li);
+      if (action === "remove" && list.children.length > 1) li.remove();
+      renumber();
+      button.focus();
+    });
+  });
+})();
