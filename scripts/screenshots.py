@@ -92,8 +92,10 @@ def run(out: Path, queries: int) -> dict[str, float]:
             page.keyboard.press("Enter")
             page.keyboard.press("2")
             page.wait_for_selector("[data-testid=tried]")
-            page.keyboard.press("ArrowDown")
+            # the top of the screen, with the best untried fix's steps open
+            page.locator("ol.results > li").first.focus()
             page.keyboard.press("Enter")
+            page.evaluate("window.scrollTo(0, 0)")
             _shot(page, out, "call")
             page.goto(page.url.split("?")[0] + "/escalate")
             page.fill("#reason", "Arcing persists after warm-up; tube needs a field visit")
