@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Annotated, Any
@@ -20,16 +21,15 @@ from app.articles.schemas import ArticleContent, ArticleCreate, ArticleUpdate
 from app.auth.permissions import P
 from app.calls import gaps as gap_service
 from app.calls import service as call_service
-from app.deps import DbSession, SearchIndex, SettingsDep, web_permit, web_write
+from app.deps import Desk, web_desk
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.schemas import DbId
 from app.web.render import field_errors, page, redirect
-from app.web.service import SignedIn
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Writer = Annotated[SignedIn, web_permit(P.ARTICLES_WRITE)]
-WriterPost = Annotated[SignedIn, web_write(P.ARTICLES_WRITE)]
-PublisherPost = Annotated[SignedIn, web_write(P.ARTICLES_WRITE, P.ARTICLES_PUBLISH)]
+Writer = Annotated[Desk, web_desk(P.ARTICLES_WRITE)]
+WriterPost = Annotated[Desk, web_desk(P.ARTICLES_WRITE, write=True)]
+PublisherPost = Annotated[Desk, web_desk(P.ARTICLES_WRITE, P.ARTICLES_PUBLISH, write=True)]
 VersionField = Annotated[str, Form(max_length=20)]
 
 PAGE_SIZE = 25
@@ -60,6 +60,7 @@ MODALITY_NAMES = {
     "NM": "Nuclear medicine (NM)",
     "IT": "IT, PACS (IT)",
 }
+MODALITY_CHOICES = [(m.value, MODALITY_NAMES.get(m.value, m.value)) for m in Modality]
 DONE = {
     "created": "Draft created. Dispatchers do not see it until it is published.",
     "saved": "Saved as a new version.",
@@ -83,6 +84,11 @@ Posted = Annotated[FormData, Depends(_posted)]
 
 def _flash(done: str | None) -> dict[str, Any]:
     return {"flash": DONE[done]} if done in DONE else {}
+
+
+def _version(raw: str) -> int | None:
+    """A posted version number, or None when the field is missing or not a number."""
+    return int(raw) if raw.isdigit() and len(raw) < 10 else None
 
 
 # -- forms: what the engineer typed <-> article content ----------------------------------
@@ -261,21 +267,20 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _edit_page(
-    request: Request,
-    signed: SignedIn,
-    *,
+    desk: Desk,
     article: Article | None,
     form: dict[str, Any],
     errors: dict[str, str],
+    *,
     status: int = 200,
     based_on: int | None = None,
     **context: Any,
 ) -> Response:
     title = f"Edit: {article.title}" if article else "New article"
     return page(
-        request,
+        desk.request,
         "knowledge/edit.html",
-        signed,
+        desk.signed,
         status=status,
         section="articles",
         title=title,
@@ -283,31 +288,23 @@ def _edit_page(
         form=form,
         errors=errors,
         based_on=based_on if based_on is not None else (article.version if article else None),
-        modalities=[(m.value, MODALITY_NAMES.get(m.value, m.value)) for m in Modality],
+        modalities=MODALITY_CHOICES,
         empty_rows=EMPTY_STEP_ROWS,
         **context,
     )
 
 
-def _article_page(
-    request: Request,
-    session: DbSession,
-    signed: SignedIn,
-    article_id: int,
-    *,
-    status: int = 200,
-    **context: Any,
-) -> Response:
-    article = service.get(session=session, ref=article_id)
+def _article_page(desk: Desk, article_id: int, *, status: int = 200, **context: Any) -> Response:
+    article = service.get(session=desk.session, ref=article_id)
     return page(
-        request,
+        desk.request,
         "knowledge/article.html",
-        signed,
+        desk.signed,
         status=status,
         section="articles",
         title=article.title,
         article=article,
-        stats=call_service.article_stats(session=session, article_id=article.id),
+        stats=call_service.article_stats(session=desk.session, article_id=article.id),
         allowed=service.TRANSITIONS[ArticleStatus(article.status)],
         **context,
     )
@@ -315,9 +312,7 @@ def _article_page(
 
 @router.get("/articles")
 def article_list(
-    request: Request,
-    session: DbSession,
-    signed: Writer,
+    desk: Writer,
     q: Annotated[str, Query(max_length=200)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
     modality: Annotated[str, Query(max_length=4)] = "",
@@ -327,7 +322,7 @@ def article_list(
     chosen_status = ArticleStatus(status) if status in set(ArticleStatus) else None
     chosen_modality = modality if modality in set(Modality) else None
     items, total = service.list(
-        session=session,
+        session=desk.session,
         status=chosen_status,
         modality=chosen_modality,
         q=q.strip() or None,
@@ -342,9 +337,9 @@ def article_list(
         return "/ui/articles?" + urlencode({**kept, "page": n})
 
     return page(
-        request,
+        desk.request,
         "knowledge/list.html",
-        signed,
+        desk.signed,
         section="articles",
         title="Knowledge",
         items=items,
@@ -355,14 +350,13 @@ def article_list(
         next_link=link(page_no + 1) if page_no < pages else None,
         filters=filters,
         statuses=list(ArticleStatus),
-        modalities=[(m.value, MODALITY_NAMES.get(m.value, m.value)) for m in Modality],
+        modalities=MODALITY_CHOICES,
     )
 
 
 @router.get("/articles/new")
 def new_article(
-    request: Request,
-    signed: Writer,
+    desk: Writer,
     title: Annotated[str, Query(max_length=200)] = "",
     issue: Annotated[str, Query(max_length=4000)] = "",
     modality: Annotated[str, Query(max_length=4)] = "",
@@ -371,50 +365,36 @@ def new_article(
     form = form_from_content(
         {"title": title, "issue": issue, "modality": modality if modality in set(Modality) else ""}
     )
-    return _edit_page(request, signed, article=None, form=form, errors={})
+    return _edit_page(desk, None, form, {})
 
 
 @router.post("/articles")
-def create_article(
-    request: Request, session: DbSession, index: SearchIndex, signed: WriterPost, posted: Posted
-) -> Response:
+def create_article(desk: WriterPost, posted: Posted) -> Response:
     """Save a new draft and show it as a dispatcher would see it."""
     values = read_form(posted)
+    author = desk.signed.principal.name
     try:
         data = ArticleCreate.model_validate(
-            content_from_form(values) | {"status": "draft", "author": signed.principal.name}
+            content_from_form(values) | {"status": "draft", "author": author}
         )
-        article = service.create(
-            session=session, data=data, actor=signed.principal.name, indexer=index
-        )
+        article = service.create(session=desk.session, data=data, actor=author, indexer=desk.index)
     except (InvalidInput, ValidationError) as exc:
-        session.rollback()
-        return _edit_page(
-            request, signed, article=None, form=values, errors=form_errors(exc), status=422
-        )
-    return redirect(request, f"/ui/articles/{article.id}?done=created")
+        desk.session.rollback()
+        return _edit_page(desk, None, values, form_errors(exc), status=422)
+    return redirect(desk.request, f"/ui/articles/{article.id}?done=created")
 
 
 @router.get("/articles/{article_id}")
-def article_screen(
-    request: Request,
-    article_id: DbId,
-    session: DbSession,
-    signed: Writer,
-    done: str | None = None,
-) -> Response:
+def article_screen(article_id: DbId, desk: Writer, done: str | None = None) -> Response:
     """The article as a dispatcher sees it, its figures on calls, and what can be done."""
-    return _article_page(request, session, signed, article_id, **_flash(done))
+    return _article_page(desk, article_id, **_flash(done))
 
 
 @router.get("/articles/{article_id}/edit")
-def edit_article(
-    request: Request, article_id: DbId, session: DbSession, signed: Writer
-) -> Response:
+def edit_article(article_id: DbId, desk: Writer) -> Response:
     """Every KCS field of the current version, with an ordered steps editor."""
-    article = service.get(session=session, ref=article_id)
-    form = form_from_content(service.content_of(article))
-    return _edit_page(request, signed, article=article, form=form, errors={})
+    article = service.get(session=desk.session, ref=article_id)
+    return _edit_page(desk, article, form_from_content(service.content_of(article)), {})
 
 
 def _merge(
@@ -436,15 +416,9 @@ def _merge(
     return merged, notes
 
 
-def _conflict_page(
-    request: Request,
-    session: DbSession,
-    signed: SignedIn,
-    article_id: int,
-    based_on: int,
-    yours: dict[str, Any],
-) -> Response:
+def _conflict_page(desk: Desk, article_id: int, based_on: int, yours: dict[str, Any]) -> Response:
     """A stale edit: both versions side by side and the edit re-based on the current one."""
+    session = desk.session
     article = service.get(session=session, ref=article_id)
     theirs = normalised(service.content_of(article))
     try:
@@ -454,41 +428,31 @@ def _conflict_page(
     except NotFound:
         base = None
     merged, notes = _merge(base, theirs, yours)
+    newer = [
+        v for v in service.list_versions(session=session, ref=article_id) if v.version > based_on
+    ]
     return _edit_page(
-        request,
-        signed,
-        article=article,
-        form=form_from_content(merged),
-        errors={},
+        desk,
+        article,
+        form_from_content(merged),
+        {},
         status=409,
         based_on=article.version,
         conflict={
             "based_on": based_on,
             "differences": compare(theirs, yours),
             "notes": notes,
-            "newer": [
-                v
-                for v in service.list_versions(session=session, ref=article_id)
-                if v.version > based_on
-            ],
+            "newer": newer,
         },
     )
 
 
 @router.post("/articles/{article_id}/edit")
-def save_article(
-    request: Request,
-    article_id: DbId,
-    session: DbSession,
-    index: SearchIndex,
-    signed: WriterPost,
-    posted: Posted,
-) -> Response:
+def save_article(article_id: DbId, desk: WriterPost, posted: Posted) -> Response:
     """Save the edit as a new version; a stale edit gets the conflict page, never a save."""
-    article = service.get(session=session, ref=article_id)
+    article = service.get(session=desk.session, ref=article_id)
     values = read_form(posted)
-    raw_version = _text(posted, "version")
-    based_on = int(raw_version) if raw_version.isdigit() and len(raw_version) < 10 else None
+    based_on = _version(_text(posted, "version"))
     if based_on is None:
         raise InvalidInput(
             "the form did not say which version it edited: open the editor again",
@@ -498,98 +462,75 @@ def save_article(
         data = ArticleUpdate.model_validate({"version": based_on, **content_from_form(values)})
         yours = normalised(data.model_dump(exclude={"version"}, mode="json"))
     except ValidationError as exc:
-        return _edit_page(
-            request,
-            signed,
-            article=article,
-            form=values,
-            errors=form_errors(exc),
-            status=422,
-            based_on=based_on,
-        )
+        return _edit_page(desk, article, values, form_errors(exc), status=422, based_on=based_on)
     if based_on != article.version and service.content_hash(yours) == article.content_hash:
         # someone already saved exactly this: nothing of the engineer's is lost
-        return redirect(request, f"/ui/articles/{article_id}?done=unchanged")
+        return redirect(desk.request, f"/ui/articles/{article_id}?done=unchanged")
     try:
         saved = service.update(
-            session=session, ref=article_id, data=data, actor=signed.principal.name, indexer=index
+            session=desk.session,
+            ref=article_id,
+            data=data,
+            actor=desk.signed.principal.name,
+            indexer=desk.index,
         )
     except Conflict:
-        session.rollback()
-        return _conflict_page(request, session, signed, article_id, based_on, yours)
+        desk.session.rollback()
+        return _conflict_page(desk, article_id, based_on, yours)
     done = "saved" if saved.version != based_on else "unchanged"
-    return redirect(request, f"/ui/articles/{article_id}?done={done}")
+    return redirect(desk.request, f"/ui/articles/{article_id}?done={done}")
 
 
-def _move(
-    request: Request,
-    session: DbSession,
-    index: SearchIndex,
-    signed: SignedIn,
-    article_id: int,
-    version: str,
-    target: ArticleStatus,
-    done: str,
-) -> Response:
+def _change(
+    desk: Desk, change: Callable[..., Article], article_id: int, on_screen: str, **what: Any
+) -> Article:
+    """Apply a service change as the engineer, to the version on screen (rolled back if refused)."""
     try:
-        service.transition(
-            session=session,
+        return change(
+            session=desk.session,
             ref=article_id,
-            target=target,
-            actor=signed.principal.name,
-            indexer=index,
-            # the engineer publishes the version on screen, not one saved since
-            if_match=int(version) if version.isdigit() and len(version) < 10 else None,
+            actor=desk.signed.principal.name,
+            indexer=desk.index,
+            # the engineer changes the version on screen, not one saved since
+            if_match=_version(on_screen),
+            **what,
         )
+    except (Conflict, PreconditionFailed):
+        desk.session.rollback()
+        raise
+
+
+def _move(desk: Desk, article_id: int, version: str, target: ArticleStatus) -> Response:
+    """Publish or archive; the flash is named after the new status."""
+    try:
+        _change(desk, service.transition, article_id, version, target=target)
     except (Conflict, PreconditionFailed) as exc:
-        session.rollback()
-        return _article_page(
-            request, session, signed, article_id, status=409, flash=exc.detail, flash_kind="error"
-        )
-    return redirect(request, f"/ui/articles/{article_id}?done={done}")
+        return _article_page(desk, article_id, status=409, flash=exc.detail, flash_kind="error")
+    return redirect(desk.request, f"/ui/articles/{article_id}?done={target.value}")
 
 
 @router.post("/articles/{article_id}/publish")
-def publish_article(
-    request: Request,
-    article_id: DbId,
-    session: DbSession,
-    index: SearchIndex,
-    signed: PublisherPost,
-    version: VersionField = "",
-) -> Response:
+def publish_article(article_id: DbId, desk: PublisherPost, version: VersionField = "") -> Response:
     """Publish the version on screen: dispatchers find it at once."""
-    return _move(
-        request, session, index, signed, article_id, version, ArticleStatus.PUBLISHED, "published"
-    )
+    return _move(desk, article_id, version, ArticleStatus.PUBLISHED)
 
 
 @router.post("/articles/{article_id}/archive")
-def archive_article(
-    request: Request,
-    article_id: DbId,
-    session: DbSession,
-    index: SearchIndex,
-    signed: PublisherPost,
-    version: VersionField = "",
-) -> Response:
+def archive_article(article_id: DbId, desk: PublisherPost, version: VersionField = "") -> Response:
     """Archive: it leaves search at once."""
-    return _move(
-        request, session, index, signed, article_id, version, ArticleStatus.ARCHIVED, "archived"
-    )
+    return _move(desk, article_id, version, ArticleStatus.ARCHIVED)
 
 
 @router.get("/articles/{article_id}/versions")
 def article_versions(
-    request: Request,
     article_id: DbId,
-    session: DbSession,
-    signed: Writer,
+    desk: Writer,
     a: DbId | None = None,
     b: DbId | None = None,
     done: str | None = None,
 ) -> Response:
     """Every version, and a side-by-side difference between two of them."""
+    session = desk.session
     article = service.get(session=session, ref=article_id)
     versions = service.list_versions(session=session, ref=article_id)
     right = b or article.version
@@ -598,18 +539,12 @@ def article_versions(
     new = service.get_version(session=session, ref=article_id, version=right)
     differences = compare(old.content, new.content)
     if old.status != new.status:
-        differences.insert(
-            0,
-            {
-                "name": "status",
-                "label": "Status",
-                "rows": side_by_side(str(old.status), str(new.status)),
-            },
-        )
+        status_rows = side_by_side(str(old.status), str(new.status))
+        differences.insert(0, {"name": "status", "label": "Status", "rows": status_rows})
     return page(
-        request,
+        desk.request,
         "knowledge/versions.html",
-        signed,
+        desk.signed,
         section="articles",
         title=f"Versions: {article.title}",
         article=article,
@@ -623,49 +558,32 @@ def article_versions(
 
 @router.post("/articles/{article_id}/versions/{version}/restore")
 def restore_version(
-    request: Request,
-    article_id: DbId,
-    version: DbId,
-    session: DbSession,
-    index: SearchIndex,
-    signed: WriterPost,
-    current: VersionField = "",
+    article_id: DbId, version: DbId, desk: WriterPost, current: VersionField = ""
 ) -> Response:
     """Save an old version's content as a new version (if nobody saved meanwhile)."""
     try:
-        article = service.restore(
-            session=session,
-            ref=article_id,
-            version=version,
-            actor=signed.principal.name,
-            indexer=index,
-            if_match=int(current) if current.isdigit() and len(current) < 10 else None,
-        )
+        article = _change(desk, service.restore, article_id, current, version=version)
     except (Conflict, PreconditionFailed) as exc:
-        session.rollback()
         raise Conflict(f"{exc.detail}. Nothing was restored.") from exc
     query = urlencode({"a": version, "b": article.version, "done": "restored"})
-    return redirect(request, f"/ui/articles/{article_id}/versions?{query}")
+    return redirect(desk.request, f"/ui/articles/{article_id}/versions?{query}")
 
 
 @router.get("/gaps")
-def gaps_screen(
-    request: Request, session: DbSession, settings: SettingsDep, signed: Writer
-) -> Response:
+def gaps_screen(desk: Writer) -> Response:
     """Searches that found nothing useful, newest first: candidate new articles."""
-    threshold = settings.gap_score_threshold
-    gaps = gap_service.find_gaps(session=session, threshold=threshold)
+    threshold = desk.settings.gap_score_threshold
     rows = []
-    for gap in gaps:
+    for gap in gap_service.find_gaps(session=desk.session, threshold=threshold):
         title = gap.query[:1].upper() + gap.query[1:150]
         prefill = {"title": title, "issue": gap.query[:4000]}
         if gap.modality:
             prefill["modality"] = gap.modality
         rows.append((gap, "/ui/articles/new?" + urlencode(prefill)))
     return page(
-        request,
+        desk.request,
         "knowledge/gaps.html",
-        signed,
+        desk.signed,
         section="gaps",
         title="Knowledge gaps",
         rows=rows,

@@ -127,6 +127,34 @@ def test_publish_new_article_with_reordered_and_tier2_steps(page: Page, live: Li
     )
 
 
+def test_step_error_stays_announced_after_moving_the_step(page: Page, live: Live) -> None:
+    sign_in(page, live, "Priya Nair")
+    page.goto(f"{live.url}/ui/articles/new")
+    page.fill("#title", "Ultrasound probe connector sparks when plugged in")
+    page.fill("#issue", "The probe crackles and gives a small spark when we plug it in.")
+    page.select_option("#modality", "US")
+    page.fill("#steps-0-text", "Unplug the probe and stop using it.")
+    page.fill("#steps-1-restriction", "opens the system cabinet")  # a restriction, no step
+    with page.expect_response("**/ui/articles") as answer:
+        page.get_by_test_id("save").click()
+    assert answer.value.status == 422
+    rows = page.locator("[data-steps-editor] ol > li")
+    expect(page.locator("#steps-1-text")).to_have_attribute(
+        "aria-describedby", "steps-1-text-error"
+    )
+
+    # moved first, the step keeps its message and the step it swapped with has none
+    rows.nth(1).get_by_role("button", name="Move up").click()
+    moved = page.locator("#steps-0-text")
+    expect(rows.nth(0).locator("textarea")).to_have_id("steps-0-text")
+    expect(moved).to_have_attribute("aria-describedby", "steps-0-text-error")
+    expect(moved).to_have_accessible_description(re.compile("write the step"))
+    expect(rows.nth(0).locator(".field-error")).to_have_id("steps-0-text-error")
+    expect(page.locator("#steps-1-text")).to_have_value("Unplug the probe and stop using it.")
+    expect(page.locator("#steps-1-text")).not_to_have_attribute("aria-describedby", re.compile("."))
+    expect(page.locator("#steps-1-text-error")).to_have_count(0)
+
+
 def test_compare_two_versions_and_restore_the_old_one(page: Page, live: Live) -> None:
     sign_in(page, live, "Erik Lindqvist")
     article_id = _open_article(page, live, POPPING)

@@ -89,7 +89,10 @@ def test_show_step_error_on_the_step_row(seeded: TestClient) -> None:
     form = _form(article, csrf, **{"steps-1-text": "", "steps-1-restriction": "covers off"})
     response = seeded.post(f"/ui/articles/{article['id']}/edit", data=form)
     assert response.status_code == 422
-    assert 'id="steps-1-text-error"' in response.text
+    # marked for the steps editor, which renumbers the message with its row
+    assert 'id="steps-1-text-error" data-error-for="text"' in response.text
+    textarea = r'id="steps-1-text"[^>]*aria-invalid="true" aria-describedby="steps-1-text-error"'
+    assert re.search(textarea, response.text)
     assert "write the step" in response.text
 
 

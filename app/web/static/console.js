@@ -115,17 +115,31 @@
     if (link) { link.focus(); link.click(); event.preventDefault(); }
   });
 
-  // Steps editor: add, remove and reorder rows; names are renumbered so the order posts.
+  // Steps editor: add, remove and reorder rows; names are renumbered so the order posts,
+  // and ids with them, so labels and error messages stay tied to their own step.
   document.querySelectorAll("[data-steps-editor]").forEach(function (editor) {
     const list = editor.querySelector("ol");
+    const stepId = /^steps-\d+-/;
     function renumber() {
       Array.prototype.forEach.call(list.children, function (li, i) {
+        const prefix = "steps-" + i + "-";
+        li.querySelectorAll("[data-error-for]").forEach(function (message) {
+          message.id = prefix + message.getAttribute("data-error-for") + "-error";
+        });
         li.querySelectorAll("[data-name]").forEach(function (input) {
-          input.name = "steps-" + i + "-" + input.getAttribute("data-name");
+          const part = input.getAttribute("data-name");
+          input.name = prefix + part;
           input.id = input.name;
+          // keep other descriptions; the step's own message gets its new id
+          const kept = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (ref) {
+            return ref && !stepId.test(ref);
+          });
+          if (li.querySelector('[data-error-for="' + part + '"]')) kept.push(input.id + "-error");
+          if (kept.length) input.setAttribute("aria-describedby", kept.join(" "));
+          else input.removeAttribute("aria-describedby");
         });
         li.querySelectorAll("label[data-for]").forEach(function (label) {
-          label.htmlFor = "steps-" + i + "-" + label.getAttribute("data-for");
+          label.htmlFor = prefix + label.getAttribute("data-for");
         });
         const n = li.querySelector("[data-step-number]");
         if (n) n.textContent = String(i + 1);
