@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import service as auth_service
 from app.auth.permissions import Permission
@@ -21,7 +21,11 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API k
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
 
 
-def get_settings(request: Request) -> Settings:
+# the cheap dependencies are async: FastAPI runs a plain `def` one in the threadpool, a
+# thread hop per dependency per request
+
+
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -33,7 +37,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_index(request: Request) -> ArticleIndex:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The session factory, for routes that open a session only when they need one."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+async def get_index(request: Request) -> ArticleIndex:
     """The live search index."""
     index: ArticleIndex = request.app.state.index
     return index
@@ -95,6 +105,7 @@ def get_if_match(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[Session, Depends(get_session)]
+Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SearchIndex = Annotated[ArticleIndex, Depends(get_index)]
 CurrentKey = Annotated[Principal, Depends(get_principal)]
 IfMatch = Annotated[int | None, Depends(get_if_match)]
