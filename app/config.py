@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="Articles whose prepared hit (steps, terms for the why) is kept in memory "
         "(0: read every hit from the database).",
     )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a verified API key is trusted without a database look-up; "
+        "revocations made through this process apply at once, others within this time "
+        "(0: look up every request).",
+    )
     search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
     search_max_limit: int = Field(50, ge=1, le=200, description="Largest `limit` accepted.")
     query_max_chars: int = Field(1000, ge=10, description="Longest accepted query text.")

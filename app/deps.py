@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
+from app.auth.cache import PrincipalCache
 from app.auth.permissions import Permission
 from app.auth.service import Principal
 from app.config import Settings
@@ -49,23 +51,40 @@ async def get_index(request: Request) -> ArticleIndex:
     return index
 
 
-def get_principal(
+async def get_key_cache(request: Request) -> PrincipalCache:
+    """The cache of recently verified keys (routes that change keys or people clear it)."""
+    cache: PrincipalCache = request.app.state.principals
+    return cache
+
+
+def _authenticate(sessions: sessionmaker[Session], raw: str | None) -> Principal:
+    with sessions() as session:
+        return auth_service.authenticate(session=session, raw=raw)
+
+
+async def get_principal(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    cache: Annotated[PrincipalCache, Depends(get_key_cache)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
-    """The caller, from its API key (401 when missing or bad)."""
+    """The caller, from its API key (401 when missing or bad); a key verified within
+    AUTH_CACHE_SECONDS is not looked up again."""
     raw = bearer.credentials if bearer else header
-    principal = auth_service.authenticate(session=session, raw=raw)
+    principal = cache.get(raw) if raw else None
+    if principal is None:
+        # the database look-up blocks: off the event loop
+        principal = await run_in_threadpool(_authenticate, request.app.state.sessions, raw)
+        if raw:
+            cache.put(raw, principal)
     request.state.principal = principal  # read by the audit log
     return principal
 
 
-def require(*permissions: Permission) -> Callable[..., Principal]:
+def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only callers holding every one of `permissions` (else 403)."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         missing = [p for p in permissions if not principal.can(p)]
         if missing:
             raise Forbidden(
@@ -108,4 +127,5 @@ DbSession = Annotated[Session, Depends(get_session)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SearchIndex = Annotated[ArticleIndex, Depends(get_index)]
 CurrentKey = Annotated[Principal, Depends(get_principal)]
+KeyCache = Annotated[PrincipalCache, Depends(get_key_cache)]
 IfMatch = Annotated[int | None, Depends(get_if_match)]

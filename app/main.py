@@ -16,6 +16,7 @@ from app.articles.router import router as articles_router
 from app.assets.router import router as assets_router
 from app.audit.middleware import AuditLog
 from app.audit.router import router as audit_router
+from app.auth.cache import PrincipalCache
 from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         finally:
             close_bar()
         app.state.settings = settings
+        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.index = index
