@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from app.audit.middleware import read_only
 from app.auth.permissions import P
 from app.auth.service import Principal
 from app.deps import SearchIndex, Sessions, SettingsDep, permit
@@ -17,6 +18,7 @@ router = APIRouter(tags=["search"])
 
 
 @router.post("/search", summary="Ranked fixes for a symptom", response_model=SearchResponse)
+@read_only  # a search changes nothing: not audited, like any read
 def search(
     request: SearchRequest,
     sessions: Sessions,
