@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import faiss
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +30,7 @@ from app.search.router import router as search_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
 from embeddings.encoder import Encoder
+from embeddings.vector_index import set_search_threads
 
 log = logging.getLogger("app")
 
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # concurrent requests already use both cores; FAISS's own threads would fight them
-        faiss.omp_set_num_threads(settings.faiss_threads)
+        set_search_threads(settings.faiss_threads)
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)

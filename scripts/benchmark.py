@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import faiss
 import httpx
 import numpy as np
 import yaml
@@ -44,6 +43,7 @@ from app.search import service as search_service
 from app.search.index import encoder_from_settings, headline_text
 from app.search.schemas import SearchRequest
 from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.vector_index import set_search_threads
 from scripts.context import open_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,7 +243,7 @@ def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
     settings = Settings(data_dir=folder, database_url=None)
     # measure with the server's encoder threads, not the job default of every core
     encoder = encoder_from_settings(settings)
-    faiss.omp_set_num_threads(settings.faiss_threads)
+    set_search_threads(settings.faiss_threads)
     out = []
     with open_context(settings=settings, encoder=encoder) as ctx, ctx.sessions() as session:
         for i in range(n):
