@@ -115,10 +115,12 @@ class VectorIndex:
 
     def get(self, ids: Iterable[int]) -> Vectors:
         """Stored vectors for ids (all must be present)."""
-        id_arr = np.asarray(list(ids), dtype=np.int64)
-        out = np.zeros((len(id_arr), self.dim), dtype=np.float32)
-        for row, key in enumerate(id_arr):
-            out[row] = self._index.reconstruct(int(key))
+        id_arr = np.ascontiguousarray(list(ids), dtype=np.int64)
+        if len(id_arr) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # one call, the id look-ups in C++ (a Python loop of reconstructs took 0.1 ms per
+        # search lane)
+        out: Vectors = self._index.reconstruct_batch(id_arr)
         return out
 
     def _rebuild_ivf(self) -> None:
