@@ -205,8 +205,9 @@ class OnnxInt8Encoder:
             return out
         limit = min(self.max_seq_length, max_tokens or self.max_seq_length)
         tokenizer = self._tokenizer(limit)
-        # as sentence-transformers does: similar lengths together pad less
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        # exactly sentence-transformers' order: similar lengths pad less, and int8
+        # activations are scaled per batch, so the same batches give the same vectors
+        order = np.argsort([-len(t) for t in texts])
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             out[rows] = self._run(tokenizer, [texts[i] for i in rows])

@@ -41,6 +41,12 @@ def test_onnx_runtime_encoder_gives_sentence_transformers_vectors(encoder: Encod
         ours = encoder.encode(chunk)
         theirs = reference.encode(chunk, normalize_embeddings=True, convert_to_numpy=True)
         assert (ours * theirs).sum(axis=1).min() > 0.9999
+    # more texts than one batch, many of equal length: the same batches as
+    # sentence-transformers, since int8 activations are scaled per batch
+    many = [f"case {i:03d}: the table is stuck" for i in range(60)] + TEXTS * 5
+    ours = encoder.encode(many)
+    theirs = reference.encode(many, batch_size=64, normalize_embeddings=True)
+    assert (ours * theirs).sum(axis=1).min() > 0.9999
     reference.max_seq_length = 32
     ours = encoder.encode([long_text], max_tokens=32)
     theirs = reference.encode([long_text], normalize_embeddings=True, convert_to_numpy=True)
