@@ -44,7 +44,25 @@ class Settings(BaseSettings):
     )
     batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded together.")
     batch_max_wait_ms: float = Field(
-        1.0, ge=0, le=100, description="How long a query waits for others to batch with."
+        0.0,
+        ge=0,
+        le=100,
+        description="How long a query waits for others to batch with (0: it takes what is "
+        "already queued and goes).",
+    )
+    hit_cache_size: int = Field(
+        20_000,
+        ge=0,
+        description="Articles whose prepared hit (steps, terms for the why) is kept in memory "
+        "(0: read every hit from the database).",
+    )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a verified API key is trusted without a database look-up; "
+        "revocations made through this process apply at once, others within this time "
+        "(0: look up every request).",
     )
     search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
     search_max_limit: int = Field(50, ge=1, le=200, description="Largest `limit` accepted.")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
+from app.auth.cache import PrincipalCache
 from app.auth.permissions import Permission
 from app.auth.service import Principal
 from app.config import Settings
@@ -24,7 +26,11 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API k
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
 
 
-def get_settings(request: Request) -> Settings:
+# the cheap dependencies are async: FastAPI runs a plain `def` one in the threadpool, a
+# thread hop per dependency per request
+
+
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -36,29 +42,52 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_index(request: Request) -> ArticleIndex:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The session factory, for routes that open a session only when they need one."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+async def get_index(request: Request) -> ArticleIndex:
     """The live search index."""
     index: ArticleIndex = request.app.state.index
     return index
 
 
-def get_principal(
+async def get_key_cache(request: Request) -> PrincipalCache:
+    """The cache of recently verified keys (routes that change keys or people clear it)."""
+    cache: PrincipalCache = request.app.state.principals
+    return cache
+
+
+def _authenticate(sessions: sessionmaker[Session], raw: str | None) -> Principal:
+    with sessions() as session:
+        return auth_service.authenticate(session=session, raw=raw)
+
+
+async def get_principal(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    cache: Annotated[PrincipalCache, Depends(get_key_cache)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
-    """The caller, from its API key (401 when missing or bad)."""
+    """The caller, from its API key (401 when missing or bad); a key verified within
+    AUTH_CACHE_SECONDS is not looked up again."""
     raw = bearer.credentials if bearer else header
-    principal = auth_service.authenticate(session=session, raw=raw)
+    principal = cache.get(raw) if raw else None
+    if principal is None:
+        # the database look-up blocks: off the event loop
+        principal = await run_in_threadpool(_authenticate, request.app.state.sessions, raw)
+        if raw:
+            cache.put(raw, principal)
     request.state.principal = principal  # read by the audit log
     return principal
 
 
-def require(*permissions: Permission) -> Callable[..., Principal]:
+def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only callers holding every one of `permissions` (else 403)."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         missing = [p for p in permissions if not principal.can(p)]
         if missing:
             raise Forbidden(
@@ -179,6 +208,8 @@ def web_desk(*permissions: Permission, write: bool = False) -> Any:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[Session, Depends(get_session)]
+Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SearchIndex = Annotated[ArticleIndex, Depends(get_index)]
 CurrentKey = Annotated[Principal, Depends(get_principal)]
+KeyCache = Annotated[PrincipalCache, Depends(get_key_cache)]
 IfMatch = Annotated[int | None, Depends(get_if_match)]

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import faiss
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +15,7 @@ from app.articles.router import router as articles_router
 from app.assets.router import router as assets_router
 from app.audit.middleware import AuditLog
 from app.audit.router import router as audit_router
+from app.auth.cache import PrincipalCache
 from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
@@ -32,6 +32,7 @@ from app.web import router as web_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
 from embeddings.encoder import Encoder
+from embeddings.vector_index import set_search_threads
 
 log = logging.getLogger("app")
 
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # concurrent requests already use both cores; FAISS's own threads would fight them
-        faiss.omp_set_num_threads(settings.faiss_threads)
+        set_search_threads(settings.faiss_threads)
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         finally:
             close_bar()
         app.state.settings = settings
+        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.index = index

@@ -16,14 +16,17 @@ EncodeFn = Callable[[Sequence[str]], Vectors]
 
 
 class MicroBatcher:
-    """Collects texts from many threads; one worker encodes up to `max_batch` at a time,
-    waiting at most `max_wait_ms` after the first text for others to join.
+    """Collects texts from many threads; one worker encodes up to `max_batch` at a time:
+    everything queued while it was busy, plus whatever arrives within `max_wait_ms` of
+    the first text.
 
-    A lone request pays at most `max_wait_ms`; under load, batches amortise the model's
-    per-call overhead. The encoder is only ever called from the worker thread.
+    With no wait (the default) a lone request is encoded at once and, under load, the
+    texts that queued up during the previous batch form the next one, so batches grow
+    with the load without anyone waiting on a timer. The encoder is only ever called
+    from the worker thread.
     """
 
-    def __init__(self, encode: EncodeFn, *, max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, encode: EncodeFn, *, max_batch: int = 32, max_wait_ms: float = 0.0) -> None:
         self._encode = encode
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000

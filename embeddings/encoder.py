@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -141,9 +142,10 @@ def export_onnx_int8(source: Path, cache_dir: Path) -> tuple[Path, str]:
 
 
 class OnnxInt8Encoder:
-    """The same model through sentence-transformers' ONNX backend, int8-quantized: about
-    4x faster per query on CPU than torch fp32, with the same ranking quality (see
-    docs/quality.md)."""
+    """The same model, exported once through sentence-transformers' ONNX backend and
+    int8-quantized, then served with onnxruntime and the tokenizer directly: the same
+    vectors as sentence-transformers gives (cosine >= 0.9999, tested) without its torch
+    round trips per call, about 0.3 ms less per query."""
 
     def __init__(
         self,
@@ -153,39 +155,122 @@ class OnnxInt8Encoder:
         batch_size: int = 64,
         threads: int = 1,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         # onnxruntime >= 1.29 otherwise phones home and writes under ~/.cache/Microsoft
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
-        from sentence_transformers import SentenceTransformer
 
         onnxruntime.disable_telemetry_events()
         source = Path(model_path) if model_path else packaged_model_path()
         folder, file_name = export_onnx_int8(source, cache_dir)
+        self.folder, self.file_name = folder, file_name
+        self._pooling, self._normalize = _pipeline(folder)
+        self.max_seq_length = _max_seq_length(folder)
         options = onnxruntime.SessionOptions()
         # one thread per session holds up best when the other core is busy (measured)
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._model = SentenceTransformer(
-            str(folder),
-            backend="onnx",
-            device="cpu",
-            local_files_only=True,
-            model_kwargs={"file_name": file_name, "session_options": options},
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self._session = onnxruntime.InferenceSession(
+            str(folder / file_name), options, providers=["CPUExecutionProvider"]
         )
-        dim = self._model.get_embedding_dimension()
-        if dim is None:
-            raise ValueError(f"model at {source} does not report an embedding dimension")
-        self.dim: int = int(dim)
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer_file = folder / "tokenizer.json"
+        self._tokenizers: dict[int, Any] = {}
+        self._tokenizers_lock = threading.Lock()
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        self.dim: int = int(config["hidden_size"])
         base = "all-MiniLM-L6-v2" if model_path is None else source.name
         self.name: str = f"{base}:onnx-int8"
         self.batch_size = batch_size
-        self._lock = threading.Lock()
+
+    def _tokenizer(self, max_tokens: int) -> Any:
+        # one configured tokenizer per length limit, so no call changes shared settings
+        with self._tokenizers_lock:
+            tok = self._tokenizers.get(max_tokens)
+            if tok is None:
+                from tokenizers import Tokenizer
+
+                tok = Tokenizer.from_file(str(self._tokenizer_file))
+                padding = tok.padding or {"pad_id": 0, "pad_token": "[PAD]"}
+                tok.enable_truncation(max_tokens)
+                # pad to the longest text of the batch, not the file's fixed length
+                tok.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])
+                self._tokenizers[max_tokens] = tok
+            return tok
 
     def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> Vectors:
-        """Encode texts into unit vectors, in batches."""
-        return _encode(self, texts, max_tokens)
+        """Encode texts into unit vectors, in batches of similar length."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        limit = min(self.max_seq_length, max_tokens or self.max_seq_length)
+        tokenizer = self._tokenizer(limit)
+        # exactly sentence-transformers' order: similar lengths pad less, and int8
+        # activations are scaled per batch, so the same batches give the same vectors
+        order = np.argsort([-len(t) for t in texts])
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._run(tokenizer, [texts[i] for i in rows])
+        return out
+
+    def _run(self, tokenizer: Any, texts: list[str]) -> Vectors:
+        encoded = tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        tokens = self._session.run(None, feeds)[0]
+        if self._pooling == "cls":
+            vectors = tokens[:, 0]
+        else:
+            weights = mask[..., None].astype(np.float32)
+            vectors = (tokens * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        if self._normalize:
+            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _pipeline(folder: Path) -> tuple[str, bool]:
+    """(pooling mode, whether vectors are normalised) from a sentence-transformers folder;
+    only what `OnnxInt8Encoder` reproduces is accepted."""
+    modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    pooling = "none"
+    pooling_module = next((m for m in modules if m["type"].endswith(".Pooling")), None)
+    if pooling_module is not None:
+        config = json.loads(
+            (folder / pooling_module["path"] / "config.json").read_text(encoding="utf-8")
+        )
+        flags = {
+            "mean": "pooling_mode_mean_tokens",
+            "cls": "pooling_mode_cls_token",
+            "max": "pooling_mode_max_tokens",
+        }
+        pooling = config.get("pooling_mode") or next(
+            (mode for mode, flag in flags.items() if config.get(flag)), "unknown"
+        )
+    unsupported = [k for k in kinds if k not in {"Transformer", "Pooling", "Normalize"}]
+    if unsupported or pooling not in {"mean", "cls"}:
+        raise ValueError(
+            f"{folder}: modules {unsupported} / pooling {pooling!r} are not supported by the "
+            "ONNX encoder; use ENCODER_BACKEND=torch"
+        )
+    return pooling, "Normalize" in kinds
+
+
+def _max_seq_length(folder: Path) -> int:
+    """The model's token limit, read where sentence-transformers reads it."""
+    for name, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        path = folder / name
+        if path.exists():
+            value = json.loads(path.read_text(encoding="utf-8")).get(key)
+            if isinstance(value, int) and 0 < value <= 100_000:
+                return value
+    return 512
 
 
 def make_encoder(

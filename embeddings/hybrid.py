@@ -20,7 +20,7 @@ from embeddings.encoder import Encoder, Vectors
 from embeddings.exact import ExactIndex, normalise
 from embeddings.fusion import Candidate, FusionWeights, fuse
 from embeddings.lexical import LexicalDoc, LexicalIndex
-from embeddings.synonyms import Glossary
+from embeddings.synonyms import Expansion, Glossary
 from embeddings.vector_index import VectorIndex
 
 FORMAT = 1
@@ -104,6 +104,11 @@ class HybridIndex:
 
     def __len__(self) -> int:
         return len(self._docs)
+
+    def version(self, doc_id: int) -> int | None:
+        """The indexed version of one document (None when it is not indexed)."""
+        meta = self._docs.get(doc_id)
+        return None if meta is None else int(meta["version"])  # type: ignore[call-overload]
 
     def versions(self) -> dict[int, int]:
         """id -> indexed version, for comparison with the source of truth."""
@@ -231,15 +236,27 @@ class HybridIndex:
             allowed = ids if allowed is None else allowed & ids
         return allowed
 
-    def expansions(self, text: str) -> list[str]:
-        """Glossary terms equivalent to words of the query (what the query is widened with)."""
-        return self.glossary.expand(text)
+    def expand(self, text: str) -> Expansion:
+        """The query's glossary groups, worked out once and shared by every lane."""
+        return self.glossary.match(text)
 
-    def dense_text(self, text: str, weights: FusionWeights | None = None) -> str:
+    def expansions(self, text: str, expansion: Expansion | None = None) -> list[str]:
+        """Glossary terms equivalent to words of the query (what the query is widened with)."""
+        return (expansion or self.expand(text)).terms()
+
+    def dense_text(
+        self,
+        text: str,
+        weights: FusionWeights | None = None,
+        *,
+        expansion: Expansion | None = None,
+    ) -> str:
         """The text the dense lanes encode: the query, plus its glossary equivalents when
         the weights ask for dense expansion."""
         w = weights or self.weights
-        extra = self.glossary.expand(text, per_group=w.dense_per_group) if w.expand_dense else []
+        if not w.expand_dense:
+            return text
+        extra = (expansion or self.expand(text)).terms(w.dense_per_group)
         return f"{text} ({', '.join(extra)})" if extra else text
 
     def search(
@@ -250,17 +267,21 @@ class HybridIndex:
         filters: Mapping[str, Sequence[str]] | None = None,
         weights: FusionWeights | None = None,
         query_vector: Vectors | None = None,
+        expansion: Expansion | None = None,
     ) -> list[Candidate]:
         """Fused top-k for a query, each with the evidence of every lane.
 
-        `query_vector`, when given, must encode `dense_text(text, weights)`.
+        `query_vector`, when given, must encode `dense_text(text, weights)`; `expansion`,
+        when given, must be `expand(text)`.
         """
         w = weights or self.weights
-        extra = self.expansions(text) if w.synonyms else []
+        if expansion is None and (w.synonyms or (w.expand_dense and query_vector is None)):
+            expansion = self.expand(text)
+        extra = expansion.terms() if w.synonyms and expansion else []
         qv = (
             query_vector
             if query_vector is not None
-            else self.encoder.encode([self.dense_text(text, w)])
+            else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
         )
         q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
         pool = max(4 * k, 40)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,27 @@ Analyzer = Callable[[str], list[str]]
 
 class GlossaryError(ValueError):
     """A malformed glossary file, with the entry at fault."""
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The glossary groups a query named: for each, its terms not already in the query."""
+
+    groups: tuple[tuple[str, ...], ...] = ()
+
+    def terms(self, per_group: int | None = None) -> list[str]:
+        """The equivalents in glossary order, each once; at most `per_group` from each
+        group when given."""
+        out: list[str] = []
+        for group in self.groups:
+            taken = 0
+            for term in group:
+                if per_group is not None and taken >= per_group:
+                    break
+                if term not in out:
+                    out.append(term)
+                    taken += 1
+        return out
 
 
 class Glossary:
@@ -26,16 +48,21 @@ class Glossary:
         self.groups: list[list[str]] = []
         # first analysed term -> [(analysed phrase, group index)]
         self._starts: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        self._analysed: list[list[tuple[str, frozenset[str]]]] = []
         for group in groups:
             terms = [t.strip() for t in group if t and t.strip()]
             if len(terms) < 2:
                 continue
             gi = len(self.groups)
             self.groups.append(terms)
+            analysed = []
             for term in terms:
                 key = tuple(analyze(term))
+                analysed.append((term, frozenset(key)))
                 if key:
                     self._starts.setdefault(key[0], []).append((key, gi))
+            # analysed once here, not for every query that names the group
+            self._analysed.append(analysed)
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -51,9 +78,9 @@ class Glossary:
                 raise GlossaryError(f"{path}: entry {n} must be a list of strings")
         return cls(data, analyze)
 
-    def expand(self, text: str, *, per_group: int | None = None) -> list[str]:
-        """Terms equivalent to those in the text, not already in it (in glossary order);
-        at most `per_group` from each matched group when given."""
+    def match(self, text: str) -> Expansion:
+        """The groups the text names (in the order it names them), each with its terms
+        that the text does not already contain."""
         tokens = self._analyze(text)
         present = set(tokens)
         hit_groups: list[int] = []
@@ -61,14 +88,14 @@ class Glossary:
             for key, gi in self._starts.get(token, ()):
                 if tuple(tokens[i : i + len(key)]) == key and gi not in hit_groups:
                     hit_groups.append(gi)
-        out: list[str] = []
-        for gi in hit_groups:
-            taken = 0
-            for term in self.groups[gi]:
-                if per_group is not None and taken >= per_group:
-                    break
-                terms = self._analyze(term)
-                if terms and not set(terms) <= present and term not in out:
-                    out.append(term)
-                    taken += 1
-        return out
+        return Expansion(
+            tuple(
+                tuple(term for term, terms in self._analysed[gi] if terms and not terms <= present)
+                for gi in hit_groups
+            )
+        )
+
+    def expand(self, text: str, *, per_group: int | None = None) -> list[str]:
+        """Terms equivalent to those in the text, not already in it (in glossary order);
+        at most `per_group` from each matched group when given."""
+        return self.match(text).terms(per_group)

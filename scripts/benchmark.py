@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import faiss
 import httpx
 import numpy as np
 import yaml
@@ -44,6 +43,7 @@ from app.search import service as search_service
 from app.search.index import encoder_from_settings, headline_text
 from app.search.schemas import SearchRequest
 from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.vector_index import set_search_threads
 from scripts.context import open_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,16 +239,17 @@ def http_concurrent(
 
 
 def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
-    """Search latency inside the process (no HTTP), through the search service."""
+    """Search latency inside the process (no HTTP), through the search service as the
+    route calls it."""
     settings = Settings(data_dir=folder, database_url=None)
     # measure with the server's encoder threads, not the job default of every core
     encoder = encoder_from_settings(settings)
-    faiss.omp_set_num_threads(settings.faiss_threads)
+    set_search_threads(settings.faiss_threads)
     out = []
     with open_context(settings=settings, encoder=encoder) as ctx, ctx.sessions() as session:
         for i in range(n):
             t = time.perf_counter()
-            search_service.search(
+            search_service.search_payload(
                 session=session,
                 index=ctx.index,
                 request=SearchRequest(query=queries[i % len(queries)], limit=5),
@@ -298,6 +299,7 @@ def baseline_vectors(folder: Path, size: int) -> None:
 def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure for one library size."""
     folder = work / f"ours-{size}"
+    load_before = os.getloadavg()[0]
     print(f"\n== {size} articles: ingest", file=sys.stderr)
     ingest = build(size, folder)
     key = (folder / "key").read_text()
@@ -350,6 +352,9 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "p99_ms": round(pct(conc, 99), 2),
         },
         "write_to_searchable_ms": round(w2s * 1000, 1),
+        # before: what others were running (over ~1 on 2 cores: a busy machine); after:
+        # includes this run itself
+        "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "startup_s": round(startup, 2),
         "rss_mib": round(rss, 1),
         "baseline": {

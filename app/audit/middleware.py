@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,6 +14,15 @@ from app.audit.models import AuditEntry
 
 log = logging.getLogger(__name__)
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+F = TypeVar("F", bound=Callable[..., Any])
+_READS: set[Callable[..., Any]] = set()
+
+
+def read_only(endpoint: F) -> F:
+    """Mark a POST route that changes nothing (e.g. a search with a JSON body): like a
+    GET, it is not written to the audit log."""
+    _READS.add(endpoint)
+    return endpoint
 
 
 class AuditLog:
@@ -35,8 +46,10 @@ class AuditLog:
         try:
             await self.app(scope, receive, capture)
         finally:
-            # a blocking database write: keep it off the event loop
-            await run_in_threadpool(self._record, scope, status)
+            route = scope.get("route")
+            if getattr(route, "endpoint", None) not in _READS:
+                # a blocking database write: keep it off the event loop
+                await run_in_threadpool(self._record, scope, status)
 
     @staticmethod
     def _record(scope: Scope, status: int) -> None:

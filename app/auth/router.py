@@ -20,7 +20,7 @@ from app.auth.schemas import (
     PersonUpdate,
 )
 from app.auth.service import Principal
-from app.deps import CurrentKey, DbSession, permit
+from app.deps import CurrentKey, DbSession, KeyCache, permit
 from app.schemas import DbId
 
 router = APIRouter(tags=["people and keys"])
@@ -72,10 +72,12 @@ def update_person(
     person_id: DbId,
     data: PersonUpdate,
     session: DbSession,
+    keys: KeyCache,
     _: Annotated[Principal, permit(P.PEOPLE_ADMIN)],
 ) -> PersonRead:
     """Change contact details, roles or deactivate (a deactivated person's keys stop)."""
     person = service.update_person(session=session, person_id=person_id, data=data)
+    keys.clear()  # new roles or a deactivation apply to the very next request
     return PersonRead.model_validate(person)
 
 
@@ -112,7 +114,12 @@ def list_keys(session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_ADMIN)
 
 @router.post("/keys/{key_id}/revoke", summary="Revoke an API key")
 def revoke_key(
-    key_id: DbId, session: DbSession, _: Annotated[Principal, permit(P.PEOPLE_ADMIN)]
+    key_id: DbId,
+    session: DbSession,
+    keys: KeyCache,
+    _: Annotated[Principal, permit(P.PEOPLE_ADMIN)],
 ) -> KeyRead:
     """The key stops working at once."""
-    return KeyRead.model_validate(service.revoke_key(session=session, key_id=key_id))
+    revoked = service.revoke_key(session=session, key_id=key_id)
+    keys.clear()
+    return KeyRead.model_validate(revoked)

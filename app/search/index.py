@@ -11,11 +11,14 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.articles import service as article_service
 from app.articles.models import Article, ArticleStatus
 from app.config import Settings
+from app.search.cards import Card, CardCache, make_card
 from embeddings.batcher import MicroBatcher
 from embeddings.encoder import Encoder, Vectors, make_encoder
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
+from embeddings.synonyms import Expansion
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,9 @@ class ArticleIndex:
         save_delay: float = 2.0,
         glossary: Path | None = None,
         batch_max_size: int = 32,
-        batch_max_wait_ms: float = 1.0,
+        batch_max_wait_ms: float = 0.0,
         body_max_tokens: int | None = None,
+        card_cache_size: int = 20_000,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
@@ -99,15 +103,38 @@ class ArticleIndex:
         self.batcher = MicroBatcher(
             encoder.encode, max_batch=batch_max_size, max_wait_ms=batch_max_wait_ms
         )
+        self.cards = CardCache(card_cache_size)
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
-    def encode_query(self, text: str) -> Vectors:
+    def encode_query(self, text: str, expansion: Expansion | None = None) -> Vectors:
         """The dense query vector (glossary-widened), encoded together with concurrent
         queries by the micro-batcher."""
-        return self.batcher.encode_one(self.hybrid.dense_text(text))
+        return self.batcher.encode_one(self.hybrid.dense_text(text, expansion=expansion))
+
+    def cards_for(self, session: Session, ids: Sequence[int]) -> dict[int, Card]:
+        """The hit cards of indexed articles, from the cache or else the database (only
+        published articles get one, so an article archived meanwhile drops out)."""
+        found: dict[int, Card] = {}
+        missing: list[int] = []
+        for article_id in ids:
+            version = self.hybrid.version(article_id)
+            card = None if version is None else self.cards.get(article_id, version)
+            if card is None:
+                missing.append(article_id)
+            else:
+                found[article_id] = card
+        if missing:
+            for article in article_service.get_many(session=session, ids=missing):
+                if article.status != ArticleStatus.PUBLISHED:
+                    continue
+                text = f"{headline_text(article)}\n{body_text(article)}"
+                card = make_card(article, self.hybrid.lexical.terms, text)
+                self.cards.put(card)
+                found[article.id] = card
+        return found
 
     # -- ArticleIndexer ------------------------------------------------------------------
 
@@ -115,6 +142,8 @@ class ArticleIndex:
         self, articles: Sequence[Article], *, progress: Progress | None = None
     ) -> None:
         """Index published articles and drop the others (called after each commit)."""
+        # every write drops the article's hit card (a new version gets a new one)
+        self.cards.forget(a.id for a in articles)
         published = [a for a in articles if a.status == ArticleStatus.PUBLISHED]
         gone = [a.id for a in articles if a.status != ArticleStatus.PUBLISHED]
         if gone:
@@ -188,6 +217,7 @@ class ArticleIndex:
     ) -> SyncReport:
         """Drop everything and index all published articles again."""
         self.hybrid.clear()
+        self.cards.clear()
         report = self.sync(factory, progress=progress)
         self.hybrid.save()
         return report
@@ -216,6 +246,7 @@ def index_from_settings(
         batch_max_size=settings.batch_max_size,
         batch_max_wait_ms=settings.batch_max_wait_ms,
         body_max_tokens=settings.body_max_tokens,
+        card_cache_size=settings.hit_cache_size,
     )
 
 

@@ -5,36 +5,43 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
+from app.audit.middleware import read_only
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, SearchIndex, SettingsDep, permit
+from app.deps import SearchIndex, Sessions, SettingsDep, permit
 from app.search import service
 from app.search.schemas import IndexStatus, SearchRequest, SearchResponse
 
 router = APIRouter(tags=["search"])
 
 
-@router.post("/search", summary="Ranked fixes for a symptom")
+@router.post("/search", summary="Ranked fixes for a symptom", response_model=SearchResponse)
+@read_only  # a search changes nothing: not audited, like any read
 def search(
     request: SearchRequest,
-    session: DbSession,
+    sessions: Sessions,
     index: SearchIndex,
     settings: SettingsDep,
     _: Annotated[Principal, permit(P.SEARCH)],
-) -> SearchResponse:
+) -> JSONResponse:
     """Hybrid search over published articles: meaning (dense vectors), keywords (BM25)
     and exact error codes / model numbers ("HV-417" = "hv417" = "HV 417"). A query that
     contains a known error code ranks that article first. Filters are hard filters; an
     unknown filter value gets 422 with the valid values."""
-    return service.search(
-        session=session,
-        index=index,
-        request=request,
-        default_limit=settings.search_default_limit,
-        max_limit=settings.search_max_limit,
-        max_chars=settings.query_max_chars,
-    )
+    # a session that no query uses costs nothing: hits mostly come from the card cache
+    with sessions() as session:
+        payload = service.search_payload(
+            session=session,
+            index=index,
+            request=request,
+            default_limit=settings.search_default_limit,
+            max_limit=settings.search_max_limit,
+            max_chars=settings.query_max_chars,
+        )
+    # already in the response model's JSON form (tested): no second validation pass
+    return JSONResponse(payload)
 
 
 @router.get("/search/index", summary="Search index status")

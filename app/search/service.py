@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.articles import service as article_service
-from app.articles.models import Article, ArticleStatus
 from app.errors import InvalidInput
-from app.search.index import ArticleIndex, body_text, headline_text
-from app.search.schemas import SearchFilters, SearchHit, SearchRequest, SearchResponse, Why
+from app.search.cards import Card
+from app.search.index import ArticleIndex
+from app.search.schemas import SearchFilters, SearchRequest, SearchResponse
 from embeddings.fusion import Candidate
 
 MAX_LISTED = 50
@@ -39,7 +39,7 @@ def _check_filters(index: ArticleIndex, filters: SearchFilters) -> dict[str, lis
     return out
 
 
-def search(
+def search_payload(
     *,
     session: Session,
     index: ArticleIndex,
@@ -47,8 +47,9 @@ def search(
     default_limit: int,
     max_limit: int,
     max_chars: int,
-) -> SearchResponse:
-    """Ranked published fixes for a query, hard-filtered."""
+) -> dict[str, Any]:
+    """Ranked published fixes for a query, hard-filtered, as the JSON a SearchResponse
+    serialises to (built from prepared hit cards, not validated again)."""
     started = time.perf_counter()
     query = request.query.strip()
     if not query:
@@ -67,39 +68,63 @@ def search(
             errors=[{"field": "limit", "message": f"at most {max_limit}"}],
         )
     filters = _check_filters(index, request.filters)
-    vector = index.encode_query(query)
-    candidates = index.hybrid.search(query, limit, filters=filters, query_vector=vector)
-    articles = article_service.get_many(session=session, ids=[c.id for c in candidates])
-    by_id = {a.id: a for a in articles if a.status == ArticleStatus.PUBLISHED}
+    # one glossary look-up serves the dense text, BM25 and the response
+    expansion = index.hybrid.expand(query)
+    vector = index.encode_query(query, expansion)
+    candidates = index.hybrid.search(
+        query, limit, filters=filters, query_vector=vector, expansion=expansion
+    )
+    cards = index.cards_for(session, [c.id for c in candidates])
     query_terms = set(index.hybrid.lexical.terms(query))
-    hits: list[SearchHit] = []
+    passed = request.filters.model_dump(exclude_none=True, mode="json")
+    hits: list[dict[str, Any]] = []
     for cand in candidates:
-        article = by_id.get(cand.id)
-        if article is None:  # archived meanwhile, between index read and DB read
+        card = cards.get(cand.id)
+        if card is None:  # archived meanwhile, between index read and DB read
             continue
-        hits.append(_hit(len(hits) + 1, article, cand, query_terms, index, request.filters))
-    return SearchResponse(
-        query=query,
-        filters=request.filters,
-        expanded_with=index.hybrid.expansions(query) if index.hybrid.weights.synonyms else [],
-        total=len(hits),
-        took_ms=round((time.perf_counter() - started) * 1000, 2),
-        results=hits,
+        hits.append(_hit(len(hits) + 1, card, cand, query_terms, passed))
+    return {
+        "query": query,
+        "filters": request.filters.model_dump(mode="json"),
+        "expanded_with": index.hybrid.expansions(query, expansion)
+        if index.hybrid.weights.synonyms
+        else [],
+        "total": len(hits),
+        "took_ms": round((time.perf_counter() - started) * 1000, 2),
+        "results": hits,
+    }
+
+
+def search(
+    *,
+    session: Session,
+    index: ArticleIndex,
+    request: SearchRequest,
+    default_limit: int,
+    max_limit: int,
+    max_chars: int,
+) -> SearchResponse:
+    """Ranked published fixes for a query, hard-filtered, as a model."""
+    return SearchResponse.model_validate(
+        search_payload(
+            session=session,
+            index=index,
+            request=request,
+            default_limit=default_limit,
+            max_limit=max_limit,
+            max_chars=max_chars,
+        )
     )
 
 
 def _hit(
     rank: int,
-    article: Article,
+    card: Card,
     cand: Candidate,
     query_terms: set[str],
-    index: ArticleIndex,
-    filters: SearchFilters,
-) -> SearchHit:
-    article_terms = set(
-        index.hybrid.lexical.terms(f"{headline_text(article)}\n{body_text(article)}")
-    )
-    terms = sorted(query_terms & article_terms)
+    filters: dict[str, Any],
+) -> dict[str, Any]:
+    terms = sorted(query_terms & card.terms)
     parts = []
     if cand.codes:
         parts.append(f"exact error code {', '.join(cand.codes)}")
@@ -108,29 +133,19 @@ def _hit(
     parts.append(f"semantic similarity {cand.headline:.2f}")
     if terms:
         parts.append(f"keywords: {', '.join(terms)}")
-    return SearchHit(
-        rank=rank,
-        id=article.id,
-        slug=article.slug,
-        title=article.title,
-        score=round(cand.score, 4),
-        modality=article.modality,
-        manufacturer=article.manufacturer,
-        models=article.models,
-        error_codes=article.error_codes,
-        issue=article.issue,
-        cause=article.cause,
-        steps=article.steps,
-        escalate_when=article.escalate_when,
-        version=article.version,
-        why=Why(
-            semantic=round(cand.headline, 4),
-            semantic_body=round(cand.body, 4),
-            keyword_score=round(cand.lexical_norm, 4),
-            keyword_terms=terms,
-            error_codes=cand.codes,
-            models=cand.models,
-            filters=filters.model_dump(exclude_none=True, mode="json"),
-            summary="; ".join(parts),
-        ),
-    )
+    return {
+        "rank": rank,
+        **card.head,
+        "score": round(cand.score, 4),
+        **card.tail,
+        "why": {
+            "semantic": round(cand.headline, 4),
+            "semantic_body": round(cand.body, 4),
+            "keyword_score": round(cand.lexical_norm, 4),
+            "keyword_terms": terms,
+            "error_codes": list(cand.codes),
+            "models": list(cand.models),
+            "filters": dict(filters),
+            "summary": "; ".join(parts),
+        },
+    }

@@ -31,3 +31,11 @@ def test_audit_log_filters_by_path_and_status(client: TestClient) -> None:
 def test_reads_are_not_logged(client: TestClient) -> None:
     client.get("/articles")
     assert client.get("/audit", params={"path_prefix": "/articles"}).json()["total"] == 0
+
+
+def test_searches_are_reads_and_not_logged(client: TestClient) -> None:
+    client.post("/articles", json=article_payload())
+    assert client.post("/search", json={"query": "grinding noise"}).status_code == 200
+    assert client.post("/search", json={"query": ""}).status_code == 422
+    assert client.get("/audit", params={"path_prefix": "/search"}).json()["total"] == 0
+    assert client.get("/audit", params={"path_prefix": "/articles"}).json()["total"] == 1

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.auth.models import ApiKey
 from app.auth.permissions import matrix_markdown
-from tests.conftest import ROOT, article_payload, key_for
+from tests.conftest import ROOT, AppFactory, article_payload, key_for
 
 
 def _as(client: TestClient, key: str | None) -> dict[str, str]:
@@ -148,3 +148,60 @@ def test_create_admin_key_script_makes_a_working_key(
         assert "no key created" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+def test_deactivating_a_person_stops_their_cached_key_at_once(client: TestClient) -> None:
+    person_id, key = key_for(client, "dispatcher")
+    assert client.get("/me", headers=_as(client, key)).status_code == 200  # now cached
+    assert client.patch(f"/people/{person_id}", json={"active": False}).status_code == 200
+    assert client.get("/me", headers=_as(client, key)).status_code == 401
+
+
+def test_role_change_applies_to_the_next_request(client: TestClient) -> None:
+    person_id, key = key_for(client, "field_engineer")
+    assert (
+        client.post("/articles", json=article_payload(), headers=_as(client, key)).status_code
+        == 403
+    )
+    assert client.patch(f"/people/{person_id}", json={"roles": ["engineer"]}).status_code == 200
+    assert (
+        client.post("/articles", json=article_payload(), headers=_as(client, key)).status_code
+        == 201
+    )
+
+
+def test_key_revoked_outside_this_process_is_refused_once_the_cache_bound_passes(
+    client: TestClient,
+) -> None:
+    """A revocation this process does not see (another worker, a script) is bounded by
+    AUTH_CACHE_SECONDS; the cache's clock is moved instead of waiting."""
+    from app.db import utcnow
+
+    cache = client.app.state.principals  # type: ignore[attr-defined]
+    now = [1000.0]
+    cache.clock = lambda: now[0]
+    _, key = key_for(client, "dispatcher")
+    assert client.get("/me", headers=_as(client, key)).status_code == 200
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        row = session.scalars(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
+        row.revoked_at = utcnow()
+        session.commit()
+    now[0] += cache.ttl - 0.01
+    assert client.get("/me", headers=_as(client, key)).status_code == 200, "within the bound"
+    now[0] += 0.02
+    assert client.get("/me", headers=_as(client, key)).status_code == 401, "past the bound"
+
+
+def test_without_the_key_cache_every_request_checks_the_database(
+    make_client: AppFactory, database_url: str
+) -> None:
+    from app.db import utcnow
+
+    client = make_client(database_url, auth_cache_seconds=0)
+    _, key = key_for(client, "dispatcher")
+    assert client.get("/me", headers=_as(client, key)).status_code == 200
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        row = session.scalars(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
+        row.revoked_at = utcnow()
+        session.commit()
+    assert client.get("/me", headers=_as(client, key)).status_code == 401

@@ -44,3 +44,27 @@ def test_encoder_failure_reaches_every_waiter() -> None:
         with pytest.raises(RuntimeError, match="model crashed"):
             future.result(timeout=5)
     batcher.close()
+
+
+def test_without_a_wait_texts_queued_while_the_encoder_is_busy_form_the_next_batch(
+    encoder: Encoder,
+) -> None:
+    busy = threading.Event()
+    release = threading.Event()
+    sizes: list[int] = []
+
+    def gated(texts, max_tokens=None):  # the real encoder, held while the queue fills
+        sizes.append(len(texts))
+        busy.set()
+        release.wait(timeout=30)
+        return encoder.encode(texts, max_tokens=max_tokens)
+
+    batcher = MicroBatcher(gated, max_batch=32, max_wait_ms=0)
+    first = batcher.submit("the table will not move")
+    assert busy.wait(timeout=30)
+    queued = [batcher.submit(f"no image on the monitor, case {i}") for i in range(10)]
+    release.set()
+    assert first.result(timeout=30).shape == (encoder.dim,)
+    assert all(f.result(timeout=30).shape == (encoder.dim,) for f in queued)
+    batcher.close()
+    assert sizes == [1, 10], "a lone text goes at once; the queued ones go together"

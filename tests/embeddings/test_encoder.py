@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoder import Encoder, make_encoder
+from embeddings.encoder import Encoder, OnnxInt8Encoder, make_encoder
 
 TEXTS = ["CT makes a popping sound and the images have streaks", "knee coil not recognised"]
 
@@ -21,3 +21,35 @@ def test_unknown_backend_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="onnx-int8"):
         make_encoder("tensorflow", cache_dir=tmp_path)  # type: ignore[arg-type]
+
+
+def test_onnx_runtime_encoder_gives_sentence_transformers_vectors(encoder: Encoder) -> None:
+    """Serving the export with onnxruntime directly must not change a single ranking."""
+    from sentence_transformers import SentenceTransformer
+
+    assert isinstance(encoder, OnnxInt8Encoder)
+    reference = SentenceTransformer(
+        str(encoder.folder),
+        backend="onnx",
+        device="cpu",
+        local_files_only=True,
+        model_kwargs={"file_name": encoder.file_name},
+    )
+    long_text = " ".join(["the gantry grinds and the table will not move"] * 60)
+    texts = [*TEXTS, "HV-417", long_text, ""]
+    for chunk in [*([t] for t in texts), texts]:  # alone and as one padded batch
+        ours = encoder.encode(chunk)
+        theirs = reference.encode(chunk, normalize_embeddings=True, convert_to_numpy=True)
+        assert (ours * theirs).sum(axis=1).min() > 0.9999
+    # more texts than one batch, many of equal length: the same batches as
+    # sentence-transformers, since int8 activations are scaled per batch
+    many = [f"case {i:03d}: the table is stuck" for i in range(60)] + TEXTS * 5
+    ours = encoder.encode(many)
+    theirs = reference.encode(many, batch_size=64, normalize_embeddings=True)
+    assert (ours * theirs).sum(axis=1).min() > 0.9999
+    reference.max_seq_length = 32
+    ours = encoder.encode([long_text], max_tokens=32)
+    theirs = reference.encode([long_text], normalize_embeddings=True, convert_to_numpy=True)
+    assert float((ours * theirs).sum()) > 0.9999
+    assert float((ours * encoder.encode([long_text])).sum()) < 0.9999, "max_tokens truncates"
+    assert encoder.encode([]).shape == (0, encoder.dim)

@@ -109,3 +109,31 @@ def test_ivf_remove_update_and_reload(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.get([7]), vecs[100:101], atol=1e-6)
     loaded.remove([7])
     assert 7 not in loaded
+
+
+def test_search_threads_apply_in_every_searching_thread() -> None:
+    """OpenMP keeps its thread count per thread: a server's worker threads must get the
+    configured count too, or idle OpenMP helpers spin after every search."""
+    import threading
+
+    import faiss
+
+    from embeddings.vector_index import set_search_threads
+
+    index = VectorIndex(8)
+    vectors = np.eye(8, dtype=np.float32)
+    index.add(range(8), vectors)
+    seen: list[int] = []
+
+    def worker() -> None:
+        index.search(vectors[:1], 3)
+        seen.append(faiss.omp_get_max_threads())
+
+    set_search_threads(1)
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+    finally:
+        set_search_threads(0)
+    assert seen == [1]

@@ -157,3 +157,61 @@ def test_write_not_yet_saved_is_repaired_at_start(
     results = _search(again, query="grinding noise when the gantry spins")["results"]
     assert results[0]["slug"] == created["slug"]
     assert again.get("/search/index").json()["documents"] == 2
+
+
+def test_search_response_is_exactly_the_response_model_json(seeded: TestClient) -> None:
+    """The route sends prepared JSON without a validation pass: it must be what the
+    declared model would have produced."""
+    from app.search.schemas import SearchResponse
+
+    for body in (
+        {"query": "HV-417 popping streaks", "limit": 10},
+        {"query": "table will not move", "filters": {"modality": "CT"}},
+        {"query": "the couch won't move"},
+    ):
+        got = _search(seeded, **body)
+        assert got["results"]
+        assert SearchResponse.model_validate(got).model_dump(mode="json") == got
+
+
+def test_edited_article_is_searched_with_its_new_steps(seeded: TestClient) -> None:
+    index = seeded.app.state.index  # type: ignore[attr-defined]
+    top = _search(seeded, query="HV-417")["results"][0]
+    again = _search(seeded, query="HV-417")["results"][0]
+    assert again == top
+    assert index.cards.hits > 0, "the second search is served from the hit cards"
+    steps = [{"text": "Switch the scanner off and call tier 2.", "tier1_allowed": True}]
+    edited = seeded.patch(
+        f"/articles/{top['id']}",
+        json={"steps": steps, "cause": "A new cause."},
+        headers={"If-Match": f'"{top["version"]}"'},
+    )
+    assert edited.status_code == 200, edited.text
+    after = _search(seeded, query="HV-417")["results"][0]
+    assert after["id"] == top["id"]
+    assert after["version"] == top["version"] + 1
+    assert after["cause"] == "A new cause."
+    assert [s["text"] for s in after["steps"]] == [steps[0]["text"]]
+
+
+def test_archived_then_republished_article_comes_back_at_its_new_version(
+    seeded: TestClient,
+) -> None:
+    top = _search(seeded, query="HV-417")["results"][0]
+    assert seeded.post(f"/articles/{top['id']}/archive").status_code == 200
+    assert top["id"] not in [r["id"] for r in _search(seeded, query="HV-417", limit=10)["results"]]
+    assert seeded.post(f"/articles/{top['id']}/publish").status_code == 200
+    back = _search(seeded, query="HV-417")["results"][0]
+    assert back["id"] == top["id"]
+    assert back["version"] == top["version"] + 2
+
+
+def test_hit_cards_can_be_switched_off(
+    make_client: AppFactory, seeded_template: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "nocache"
+    shutil.copytree(seeded_template, data_dir)
+    client = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir, hit_cache_size=0)
+    first = _search(client, query="HV-417")["results"]
+    assert _search(client, query="HV-417")["results"] == first
+    assert len(client.app.state.index.cards) == 0  # type: ignore[attr-defined]
