@@ -1,6 +1,6 @@
 """Search speed, ours against a plain baseline, at several library sizes.
 
-    python -m scripts.benchmark [--sizes 1000 10000] [--seconds 10] [--clients 16]
+    python -m scripts.benchmark [--sizes 1000 10000] [--seconds 10] [--clients 16] [--keep DIR]
 
 For each size it generates that many published articles from the seed library by
 variation (see `variants`), ingests them (database + embedding, with progress), then
@@ -300,8 +300,15 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure for one library size."""
     folder = work / f"ours-{size}"
     load_before = os.getloadavg()[0]
-    print(f"\n== {size} articles: ingest", file=sys.stderr)
-    ingest = build(size, folder)
+    saved = folder / "ingest.json"
+    if saved.exists() and (folder / "key").exists():
+        # a kept work folder from an earlier run: measure on it without ingesting again
+        print(f"\n== {size} articles: reusing {folder}", file=sys.stderr)
+        ingest = json.loads(saved.read_text())
+    else:
+        print(f"\n== {size} articles: ingest", file=sys.stderr)
+        ingest = build(size, folder)
+        saved.write_text(json.dumps(ingest))
     key = (folder / "key").read_text()
     headers = {"X-API-Key": key}
     queries = [
@@ -330,7 +337,8 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     print(f"== {size} articles: baseline", file=sys.stderr)
     base_dir = work / f"baseline-{size}"
-    baseline_vectors(base_dir, size)
+    if not (base_dir / "vectors.npy").exists():
+        baseline_vectors(base_dir, size)
     bproc, burl, bstartup = serve("scripts.baseline_app:app", {"BASELINE_DIR": str(base_dir)})
     try:
         http_single(burl, {}, queries, 20)
@@ -378,7 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="work folder to keep; a size already ingested there is measured without "
+        "ingesting again (its ingest figures are the ones saved then)",
+    )
     args = parser.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-"))
     results = []
