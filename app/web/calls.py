@@ -30,6 +30,7 @@ from app.schemas import DbId
 from app.web.render import field_errors, is_partial, page, redirect, templates
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+Reader = Annotated[Desk, web_desk(P.CALLS_READ)]
 Worker = Annotated[Desk, web_desk(P.CALLS_WORK)]
 WorkerPost = Annotated[Desk, web_desk(P.CALLS_WORK, write=True)]
 Escalator = Annotated[Desk, web_desk(P.CALLS_ESCALATE)]
@@ -66,7 +67,7 @@ def _flash(done: str | None) -> dict[str, Any]:
 
 
 @router.get("/calls")
-def calls_home(desk: Worker, done: str | None = None) -> Response:
+def calls_home(desk: Reader, done: str | None = None) -> Response:
     """My calls, and a start button."""
     mine = service.list(session=desk.session, owner_id=desk.signed.principal.person_id)
     active = [(c, n) for c, n in mine if c.state not in (CallState.RESOLVED, CallState.CLOSED)]
@@ -213,7 +214,9 @@ def _call_page(
     context = _call_context(desk, call_id)
     last = service.last_search(session=desk.session, call_id=call_id)
     query = q if q is not None else (last or context["call"]["symptom"])
-    result, error = _results(desk, call_id, query, record=False)
+    result, error = None, None
+    if desk.signed.principal.can(P.CALLS_WORK):  # readers see the call, not the search
+        result, error = _results(desk, call_id, query, record=False)
     return page(
         desk.request,
         "calls/call.html",
@@ -233,11 +236,12 @@ def _call_page(
 @router.get("/calls/{call_id}")
 def call_screen(
     call_id: DbId,
-    desk: Worker,
+    desk: Reader,
     q: Annotated[str | None, Query(max_length=1000)] = None,
     done: str | None = None,
 ) -> Response:
-    """The dispatcher's screen: who owns the call, live fixes, outcomes, escalate, resolve."""
+    """The dispatcher's screen: who owns the call, live fixes, outcomes, escalate, resolve
+    (roles that may only read calls see the status and the timeline)."""
     return _call_page(desk, call_id, q, done)
 
 

@@ -112,3 +112,32 @@ def test_resolve_without_the_fixing_article_says_so_next_to_the_field(signed_in)
     assert response.status_code == 422
     assert 'id="article_id-error"' in response.text
     assert "open" in client.get(f"/ui/calls/{call_id}").text
+
+
+def test_read_only_role_sees_the_call_but_not_the_work_controls(seeded: TestClient) -> None:
+    with seeded.app.state.sessions() as session:  # type: ignore[attr-defined]
+        demo = load_demo(session=session)
+    seeded.headers.pop("X-API-Key", None)
+
+    def sign_in(name: str) -> str:
+        seeded.cookies.clear()
+        page = seeded.get("/ui/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        seeded.post("/ui/login", data={"api_key": demo.keys[name], "csrf_token": token.group(1)})
+        calls = seeded.get("/ui/calls")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', calls.text)
+        assert csrf
+        return csrf.group(1)
+
+    call_id = _open_call(seeded, sign_in("Dana Reyes"), demo.assets["NV-CT-40811"])
+    csrf = sign_in("Farid Haddad")  # field engineer: calls:read, not calls:work
+    page = seeded.get(f"/ui/calls/{call_id}")
+    assert page.status_code == 200
+    assert 'data-testid="owner">Dana Reyes' in page.text
+    assert "table will not move into the bore" in page.text
+    assert 'name="outcome"' not in page.text
+    assert "/resolve" not in page.text
+    assert seeded.get(f"/ui/calls/{call_id}/results", params={"q": "table"}).status_code == 403
+    refused = seeded.post(f"/ui/calls/{call_id}/notes", data={"csrf_token": csrf, "text": "x"})
+    assert refused.status_code == 403
