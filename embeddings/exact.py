@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 
 _TOKEN = re.compile(r"[0-9a-z]+")
 MAX_NGRAM = 4
 MIN_LENGTH = 3
 
 
+@lru_cache(maxsize=65536)  # the same few thousand codes and models recur across articles
 def normalise(term: str) -> str:
     """Case, spaces, hyphens and other punctuation do not matter: "HV-417" == "hv 417"."""
     return "".join(_TOKEN.findall(term.lower()))
@@ -39,7 +41,11 @@ class ExactIndex:
     def put(self, doc_id: int, terms: Iterable[str]) -> None:
         """Replace the identifiers of one document (original spellings are kept for display)."""
         self.remove(doc_id)
-        spelled = {normalise(t): t for t in terms if len(normalise(t)) >= MIN_LENGTH}
+        spelled: dict[str, str] = {}
+        for term in terms:
+            key = normalise(term)
+            if len(key) >= MIN_LENGTH:
+                spelled[key] = term
         if not spelled:
             return
         self._terms[doc_id] = spelled

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -68,6 +68,9 @@ class Article(Base):
     # optimistic locking: every UPDATE checks the version it read, so concurrent
     # writers can never silently overwrite each other
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}  # noqa: RUF012
+    # start-up compares (id, version) of every published article with the index: a
+    # covering index answers that without reading the articles' text (0.5 s at 100k)
+    __table_args__ = (Index("ix_articles_status_version_id", "status", "version", "id"),)
 
 
 class ArticleVersion(Base):
