@@ -84,16 +84,20 @@ async def get_principal(
     return principal
 
 
+def _missing(principal: Principal, permissions: tuple[Permission, ...], refusal: str) -> None:
+    """403 naming every permission of `permissions` the principal lacks."""
+    missing = [p for p in permissions if not principal.can(p)]
+    if missing:
+        raise Forbidden(
+            f"{refusal} {', '.join(missing)}", missing_permissions=[str(p) for p in missing]
+        )
+
+
 def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only callers holding every one of `permissions` (else 403)."""
 
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        missing = [p for p in permissions if not principal.can(p)]
-        if missing:
-            raise Forbidden(
-                f"this key lacks the permission {', '.join(missing)}",
-                missing_permissions=[str(p) for p in missing],
-            )
+        _missing(principal, permissions, "this key lacks the permission")
         return principal
 
     return check
@@ -138,20 +142,14 @@ def get_signed_in(request: Request, session: Annotated[Session, Depends(get_sess
     return signed
 
 
-def _missing(principal: Principal, permissions: tuple[Permission, ...]) -> None:
-    missing = [p for p in permissions if not principal.can(p)]
-    if missing:
-        raise Forbidden(
-            f"your role cannot use this screen: it needs the permission {', '.join(missing)}",
-            missing_permissions=[str(p) for p in missing],
-        )
+SCREEN_REFUSED = "your role cannot use this screen: it needs the permission"
 
 
 def web_permit(*permissions: Permission) -> Any:
     """`Annotated[SignedIn, web_permit(P.X)]`: a console page's role check."""
 
     def check(signed: Annotated[SignedIn, Depends(get_signed_in)]) -> SignedIn:
-        _missing(signed.principal, permissions)
+        _missing(signed.principal, permissions, SCREEN_REFUSED)
         return signed
 
     return Depends(check)
@@ -170,7 +168,7 @@ def web_write(*permissions: Permission) -> Any:
         token = request.headers.get("x-csrf-token") or form.get("csrf_token")
         if not isinstance(token, str) or not web_service.csrf_ok(signed.csrf_token, token):
             raise Forbidden("this form has expired or came from another site: reload the page")
-        _missing(signed.principal, permissions)
+        _missing(signed.principal, permissions, SCREEN_REFUSED)
         return signed
 
     return Depends(check)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.auth.permissions import P
+from app.config import Settings
 from app.deps import SESSION_COOKIE, DbSession, SettingsDep, get_signed_in, web_write
 from app.errors import Unauthorized
 from app.web import service
@@ -27,11 +28,20 @@ def _safe_next(target: str | None) -> str:
     return "/ui"
 
 
-@router.get("/login")
-def login_form(request: Request, settings: SettingsDep, next: str = "/ui") -> Response:
-    """The sign-in page (a fresh anti-forgery token in a cookie and the form)."""
+def _login_page(
+    request: Request, settings: Settings, next: str, *, error: str | None = None
+) -> Response:
+    """The sign-in form with a fresh anti-forgery token, in the form and in a cookie."""
     token = secrets.token_urlsafe(24)
-    response = page(request, "login.html", None, login_csrf=token, next=_safe_next(next))
+    response = page(
+        request,
+        "login.html",
+        None,
+        status=401 if error else 200,
+        login_csrf=token,
+        next=_safe_next(next),
+        error=error,
+    )
     response.set_cookie(
         LOGIN_COOKIE,
         token,
@@ -41,6 +51,12 @@ def login_form(request: Request, settings: SettingsDep, next: str = "/ui") -> Re
         path="/ui/login",
     )
     return response
+
+
+@router.get("/login")
+def login_form(request: Request, settings: SettingsDep, next: str = "/ui") -> Response:
+    """The sign-in page."""
+    return _login_page(request, settings, next)
 
 
 @router.post("/login")
@@ -54,36 +70,14 @@ def login(
 ) -> Response:
     """Exchange an API key for an HttpOnly, SameSite=Strict session cookie."""
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    error = None
     if not expected or not service.csrf_ok(expected, csrf_token):
-        error = "the sign-in form expired: try again"
-    else:
-        try:
-            token = service.sign_in(
-                session=session, raw_key=api_key.strip(), hours=settings.web_session_hours
-            )
-        except Unauthorized as exc:
-            error = exc.detail
-    if error is not None:
-        fresh = secrets.token_urlsafe(24)
-        response = page(
-            request,
-            "login.html",
-            None,
-            status=401,
-            login_csrf=fresh,
-            next=_safe_next(next),
-            error=error,
+        return _login_page(request, settings, next, error="the sign-in form expired: try again")
+    try:
+        token = service.sign_in(
+            session=session, raw_key=api_key.strip(), hours=settings.web_session_hours
         )
-        response.set_cookie(
-            LOGIN_COOKIE,
-            fresh,
-            httponly=True,
-            samesite="strict",
-            secure=settings.web_secure_cookies,
-            path="/ui/login",
-        )
-        return response
+    except Unauthorized as exc:
+        return _login_page(request, settings, next, error=exc.detail)
     done: Response = RedirectResponse(_safe_next(next), status_code=303)
     done.set_cookie(
         SESSION_COOKIE,
@@ -108,9 +102,8 @@ def logout(request: Request, session: DbSession, _: Annotated[SignedIn, web_writ
 
 
 @router.get("")
-def home(request: Request, session: DbSession) -> Response:
+def home(request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]) -> Response:
     """Each role's first screen."""
-    signed = get_signed_in(request, session)
     p = signed.principal
     if p.can(P.CALLS_ESCALATE) or (p.can(P.CALLS_WORK) and not p.can(P.ESCALATIONS_READ)):
         return RedirectResponse("/ui/calls", status_code=303)
