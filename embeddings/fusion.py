@@ -19,7 +19,8 @@ class FusionWeights:
         query's own words (0: no lexical expansion).
     expand_dense: whether the dense lanes encode the query with its glossary equivalents.
     dense_per_group: how many equivalents of each matched glossary group the dense query
-        gets (encoding time grows with the query's length; BM25 gets them all).
+        gets (encoding time grows with the query's length).
+    lexical_per_group: the same for BM25 (0: all of them; BM25 time grows with the terms).
     """
 
     headline: float = 1.0
@@ -30,16 +31,27 @@ class FusionWeights:
     synonyms: float = 0.3
     expand_dense: bool = True
     dense_per_group: int = 1
+    lexical_per_group: int = 0
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
         return FusionWeights(
-            self.headline, self.body, 0.0, 0.0, 0.0, 0.0, self.expand_dense, self.dense_per_group
+            self.headline, self.body, 0.0, 0.0, 0.0, 0.0, self.expand_dense, self.dense_per_group, 0
         )
 
     def lexical_only(self) -> FusionWeights:
         """BM25 alone."""
-        return FusionWeights(0.0, 0.0, 1.0, 0.0, 0.0, self.synonyms, False, self.dense_per_group)
+        return FusionWeights(
+            0.0,
+            0.0,
+            1.0,
+            0.0,
+            0.0,
+            self.synonyms,
+            False,
+            self.dense_per_group,
+            self.lexical_per_group,
+        )
 
 
 @dataclass

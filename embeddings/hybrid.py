@@ -293,7 +293,7 @@ class HybridIndex:
         w = weights or self.weights
         if expansion is None and (w.synonyms or (w.expand_dense and query_vector is None)):
             expansion = self.expand(text)
-        extra = expansion.terms() if w.synonyms and expansion else []
+        extra = expansion.terms(w.lexical_per_group or None) if w.synonyms and expansion else []
         qv = (
             query_vector
             if query_vector is not None
