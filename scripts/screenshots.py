@@ -97,6 +97,10 @@ def run(out: Path, queries: int) -> dict[str, float]:
             page.keyboard.press("Enter")
             page.evaluate("window.scrollTo(0, 0)")
             _shot(page, out, "call")
+            # a search the library cannot answer, recorded with Enter: it shows on the gaps screen
+            page.fill("#q", "badge reader on the scan room door rejects staff cards")
+            page.locator("#q").press("Enter")
+            page.wait_for_selector("#timeline :text('badge reader')")
             page.goto(page.url.split("?")[0] + "/escalate")
             page.fill("#reason", "Arcing persists after warm-up; tube needs a field visit")
             page.click("button:has-text('Update preview')")
