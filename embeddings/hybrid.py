@@ -33,6 +33,8 @@ Progress = Callable[[int, int], None]
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
+    # collect first (cheap before the load) so that the freeze below keeps no garbage
+    gc.collect()
     gc.disable()
     try:
         yield
