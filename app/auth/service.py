@@ -48,12 +48,18 @@ def _new_key() -> tuple[str, str]:
     return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
 
 
+def _prefix(raw: str) -> str | None:
+    """The look-up prefix of a well-formed key ("hd_<prefix>_<secret>"), else None."""
+    parts = raw.strip().split("_")
+    return parts[1] if len(parts) >= 3 and parts[0] == KEY_PREFIX else None
+
+
 def find_key(*, session: Session, raw: str) -> ApiKey | None:
     """The stored key matching a presented secret, or None."""
-    parts = raw.strip().split("_")
-    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+    prefix = _prefix(raw)
+    if prefix is None:
         return None
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
     if key is None or not hmac.compare_digest(key.key_hash, _hash(raw.strip())):
         return None
     return key
@@ -63,8 +69,7 @@ def authenticate(*, session: Session, raw: str | None) -> Principal:
     """The principal for a presented key; 401 when missing, unknown or revoked."""
     if not raw:
         raise Unauthorized("send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
-    parts = raw.strip().split("_")
-    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+    if _prefix(raw) is None:
         raise Unauthorized("malformed API key")
     key = find_key(session=session, raw=raw)
     if key is None:

@@ -245,9 +245,15 @@ def call_screen(
     return _call_page(desk, call_id, q, done)
 
 
-def _fragments(desk: Desk, call_id: int, query: str, template: str) -> Response:
-    """Parts of the call screen for the script to swap in place."""
-    result, error = _results(desk, call_id, query, record=False)
+Results = tuple[CallSearchResult | None, str | None]
+
+
+def _fragments(
+    desk: Desk, call_id: int, query: str, template: str, ranked: Results | None = None
+) -> Response:
+    """Parts of the call screen for the script to swap in place (`ranked`: results the
+    handler already has for this query, so they are not searched for again)."""
+    result, error = ranked or _results(desk, call_id, query, record=False)
     return templates.TemplateResponse(
         desk.request,
         template,
@@ -272,26 +278,30 @@ def live_results(
     return _fragments(desk, call_id, q, "calls/_results.html")
 
 
-def _after_work(desk: Desk, call_id: int, query: str, anchor: str = "") -> Response:
+def _after_work(
+    desk: Desk, call_id: int, query: str, anchor: str = "", ranked: Results | None = None
+) -> Response:
     """Fragments for the script (results, timeline, status); a redirect for plain forms."""
     if not is_partial(desk.request):
         return redirect(desk.request, f"/ui/calls/{call_id}?q={quote(query)}{anchor}")
-    return _fragments(desk, call_id, query, "calls/_work.html")
+    return _fragments(desk, call_id, query, "calls/_work.html", ranked)
 
 
-def _record_query(desk: Desk, call_id: int, query: str) -> None:
-    """Record the search the dispatcher acted on, unless it is already the latest one."""
+def _record_query(desk: Desk, call_id: int, query: str) -> Results | None:
+    """Record the search the dispatcher acted on, unless it is already the latest one;
+    returns its results when it ran."""
     if query.strip() and service.last_search(session=desk.session, call_id=call_id) != (
         query.strip()
     ):
-        _results(desk, call_id, query, record=True)
+        return _results(desk, call_id, query, record=True)
+    return None
 
 
 @router.post("/calls/{call_id}/search")
 def record_search(call_id: DbId, desk: WorkerPost, q: QueryText = "") -> Response:
     """Enter in the symptom box: the search goes on the timeline."""
-    _record_query(desk, call_id, q)
-    return _after_work(desk, call_id, q)
+    # the recorded results are the ones to show; an outcome, by contrast, re-ranks
+    return _after_work(desk, call_id, q, ranked=_record_query(desk, call_id, q))
 
 
 @router.post("/calls/{call_id}/attempts")
