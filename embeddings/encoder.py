@@ -118,8 +118,13 @@ def export_onnx_int8(source: Path, cache_dir: Path) -> tuple[Path, str]:
     first; the finished folder appears atomically, so a crash never leaves half a model.
     """
     config = quantization_config()
-    target = cache_dir / f"{source.parent.name}-{source.name}-onnx"
-    file_name = f"onnx/model_qint8_{config}.onnx"
+    # one folder per scheme: a data directory moved to another CPU exports again instead
+    # of finding a folder without its file
+    target = cache_dir / f"{source.parent.name}-{source.name}-onnx-{config}"
+    # named here, not by sentence-transformers: its default name follows the weight type,
+    # which differs by scheme (qint8 for VNNI, quint8 for AVX2)
+    suffix = f"int8_{config}"
+    file_name = f"onnx/model_{suffix}.onnx"
     if (target / file_name).exists():
         return target, file_name
     from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
@@ -132,7 +137,7 @@ def export_onnx_int8(source: Path, cache_dir: Path) -> tuple[Path, str]:
         log.info("exporting %s to ONNX int8 (%s), once", source, config)
         fp32 = SentenceTransformer(str(model_dir), backend="onnx", device="cpu")
         fp32.save_pretrained(str(model_dir))
-        export_dynamic_quantized_onnx_model(fp32, config, str(model_dir))
+        export_dynamic_quantized_onnx_model(fp32, config, str(model_dir), file_suffix=suffix)
         if target.exists():  # another process finished first
             return target, file_name
         os.replace(model_dir, target)

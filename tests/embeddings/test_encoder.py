@@ -53,3 +53,17 @@ def test_onnx_runtime_encoder_gives_sentence_transformers_vectors(encoder: Encod
     assert float((ours * theirs).sum()) > 0.9999
     assert float((ours * encoder.encode([long_text])).sum()) < 0.9999, "max_tokens truncates"
     assert encoder.encode([]).shape == (0, encoder.dim)
+
+
+def test_export_works_for_every_x86_scheme(encoder: Encoder, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """AVX2 and VNNI exports name their weights differently (quint8 / qint8); both must
+    load. The session encoder covers this CPU's scheme; this covers the other one."""
+    import embeddings.encoder as module
+
+    assert isinstance(encoder, OnnxInt8Encoder)
+    other = "avx2" if module.quantization_config() == "avx512_vnni" else "avx512_vnni"
+    monkeypatch.setattr(module, "quantization_config", lambda: other)
+    exported = OnnxInt8Encoder(module.packaged_model_path(), cache_dir=tmp_path, threads=1)
+    assert (exported.folder / exported.file_name).exists()
+    assert other in exported.file_name
+    assert (exported.encode(TEXTS) * encoder.encode(TEXTS)).sum(axis=1).min() > 0.98
