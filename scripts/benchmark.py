@@ -1,6 +1,7 @@
 """Search speed, ours against a plain baseline, at several library sizes.
 
     python -m scripts.benchmark [--sizes 1000 10000] [--seconds 10] [--clients 16] [--keep DIR]
+                                [--client light|httpx]
 
 For each size it generates that many published articles from the seed library by
 variation (see `variants`), ingests them (database + embedding, with progress), then
@@ -8,8 +9,9 @@ measures: in-process search latency; over HTTP on 127.0.0.1 with 1 client and wi
 `--clients` concurrent clients (throughput and latency); write-to-searchable time;
 start-up time from the persisted index; RSS. The baseline (scripts/baseline_app.py:
 torch encode per request + exact FAISS scan behind one route) is measured in the same
-run on the same articles, and our figures are printed as ratios against it. Prints a
-table and one JSON line.
+run on the same articles, and our figures are printed as ratios against it. The load
+comes from scripts/loadgen.py on the same machine (its CPU per search is printed beside
+the server's). Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from app.search.index import encoder_from_settings, headline_text
 from app.search.schemas import SearchRequest
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.vector_index import set_search_threads
+from scripts import loadgen
 from scripts.context import open_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,38 +189,64 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     """Percentile (nearest rank) in milliseconds of seconds values."""
     ordered = sorted(values)
     return 1000 * ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def http_single(url: str, headers: dict[str, str], queries: list[str], n: int) -> list[float]:
+def http_single(
+    url: str, headers: dict[str, str], queries: list[str], n: int, client: str = "light"
+) -> list[float]:
     """n sequential searches from one client."""
+    if client == "light":
+        result = loadgen.run(url, loadgen.search_requests(url, headers, queries), count=n)
+        if result.errors:
+            raise SystemExit(f"{len(result.errors)} failed searches, e.g. {result.errors[0]}")
+        return result.latencies
     out = []
-    with httpx.Client(headers=headers, timeout=30) as client:
+    with httpx.Client(headers=headers, timeout=30) as http:
         for i in range(n):
             t = time.perf_counter()
-            r = client.post(f"{url}/search", json={"query": queries[i % len(queries)], "limit": 5})
+            r = http.post(f"{url}/search", json={"query": queries[i % len(queries)], "limit": 5})
             out.append(time.perf_counter() - t)
             r.raise_for_status()
     return out
 
 
 def http_concurrent(
-    url: str, headers: dict[str, str], queries: list[str], clients: int, seconds: float
-) -> tuple[float, list[float]]:
-    """`clients` threads searching for `seconds`; returns (searches/s, latencies)."""
+    url: str,
+    headers: dict[str, str],
+    queries: list[str],
+    clients: int,
+    seconds: float,
+    client: str = "light",
+) -> tuple[float, list[float], float]:
+    """`clients` connections searching for `seconds`; returns (searches/s, latencies,
+    client CPU ms per search)."""
+    if client == "light":
+        result = loadgen.run(
+            url, loadgen.search_requests(url, headers, queries), clients=clients, seconds=seconds
+        )
+        if result.errors:
+            raise SystemExit(f"{len(result.errors)} failed searches, e.g. {result.errors[0]}")
+        return result.per_s, result.latencies, 1000 * result.client_cpu / len(result.latencies)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
     stop = time.perf_counter() + seconds
 
     def run(c: int) -> None:
-        with httpx.Client(headers=headers, timeout=30) as client:
+        with httpx.Client(headers=headers, timeout=30) as http:
             i = c
             while time.perf_counter() < stop:
                 t = time.perf_counter()
-                r = client.post(
+                r = http.post(
                     f"{url}/search", json={"query": queries[i % len(queries)], "limit": 5}
                 )
                 latencies[c].append(time.perf_counter() - t)
@@ -226,7 +255,7 @@ def http_concurrent(
                 i += clients
 
     threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
-    started = time.perf_counter()
+    cpu, started = time.process_time(), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
@@ -235,7 +264,7 @@ def http_concurrent(
     if errors:
         raise SystemExit(f"{len(errors)} failed searches, e.g. {errors[0][:200]}")
     flat = [x for lat in latencies for x in lat]
-    return len(flat) / elapsed, flat
+    return len(flat) / elapsed, flat, 1000 * (time.process_time() - cpu) / len(flat)
 
 
 def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
@@ -325,9 +354,13 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
     proc, url, startup = serve("app.main:app", env)
     try:
-        http_single(url, headers, queries, 20)  # warm-up
-        single = http_single(url, headers, queries, args.requests)
-        throughput, conc = http_concurrent(url, headers, queries, args.clients, args.seconds)
+        http_single(url, headers, queries, 20, args.client)  # warm-up
+        single = http_single(url, headers, queries, args.requests, args.client)
+        server_cpu = cpu_seconds(proc.pid)
+        throughput, conc, client_cpu = http_concurrent(
+            url, headers, queries, args.clients, args.seconds, args.client
+        )
+        server_cpu = cpu_seconds(proc.pid) - server_cpu
         rss = rss_mb(proc.pid)
         w2s = write_to_searchable(url, headers)
     finally:
@@ -341,9 +374,11 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         baseline_vectors(base_dir, size)
     bproc, burl, bstartup = serve("scripts.baseline_app:app", {"BASELINE_DIR": str(base_dir)})
     try:
-        http_single(burl, {}, queries, 20)
-        bsingle = http_single(burl, {}, queries, args.requests)
-        bthroughput, bconc = http_concurrent(burl, {}, queries, args.clients, args.seconds)
+        http_single(burl, {}, queries, 20, args.client)
+        bsingle = http_single(burl, {}, queries, args.requests, args.client)
+        bthroughput, bconc, _ = http_concurrent(
+            burl, {}, queries, args.clients, args.seconds, args.client
+        )
         brss = rss_mb(bproc.pid)
     finally:
         bproc.terminate()
@@ -358,6 +393,10 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "per_s": round(throughput, 1),
             "p50_ms": round(pct(conc, 50), 2),
             "p99_ms": round(pct(conc, 99), 2),
+            # CPU per search: the server's, and the load generator's on the same cores
+            "server_cpu_ms": round(1000 * server_cpu / len(conc), 2),
+            "client_cpu_ms": round(client_cpu, 2),
+            "client": args.client,
         },
         "write_to_searchable_ms": round(w2s * 1000, 1),
         # before: what others were running (over ~1 on 2 cores: a busy machine); after:
@@ -386,6 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--client",
+        choices=["light", "httpx"],
+        default="light",
+        help="load generator: light (scripts/loadgen.py, raw keep-alive HTTP/1.1 on one "
+        "asyncio loop) or httpx (one thread per client, as in the first runs)",
+    )
     parser.add_argument(
         "--keep",
         type=Path,
@@ -428,6 +474,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{'':>7} ratio vs baseline: throughput x{r['ratio']['throughput_x']}, "
             f"1-client p50 x{r['ratio']['http1_p50_x']} faster, "
             f"{args.clients}-client p99 x{r['ratio']['concurrent_p99_x']} better"
+        )
+        conc = r["http_concurrent"]
+        print(
+            f"{'':>7} CPU per search under {args.clients} clients: server "
+            f"{conc['server_cpu_ms']} ms, load generator ({conc['client']}) "
+            f"{conc['client_cpu_ms']} ms"
         )
     print(json.dumps({"benchmark": "search", "results": results}))
     return 0
