@@ -24,12 +24,12 @@ class FusionWeights:
     """
 
     headline: float = 1.0
-    body: float = 0.1
-    lexical: float = 0.08
+    body: float = 0.3
+    lexical: float = 0.15
     model: float = 0.05
     code: float = 10.0
-    synonyms: float = 0.3
-    expand_dense: bool = True
+    synonyms: float = 1.0
+    expand_dense: bool = False
     dense_per_group: int = 1
     lexical_per_group: int = 0
 

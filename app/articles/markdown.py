@@ -1,4 +1,5 @@
-"""Read and write article files: YAML front matter plus Issue/Cause/Resolution/Escalate when."""
+"""Read and write article files: YAML front matter plus Issue, Also reported as (optional),
+Cause, Resolution and Escalate when."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from app.articles.schemas import ArticleCreate
 
 SECTIONS = {
     "issue": "issue",
+    "also reported as": "reported_as",
     "cause": "cause",
     "resolution": "steps",
     "escalate when": "escalate_when",
 }
+OPTIONAL_SECTIONS = {"also reported as"}
+_BULLET = re.compile(r"^\s*[-*]\s+(.*)$")
 _STEP = re.compile(r"^\s*(\d+)[.)]\s+(.*)$")
 _TIER2 = re.compile(r"^\[tier2(?::\s*([^\]]*))?\]\s*", re.IGNORECASE)
 FRONT_FIELDS = {
@@ -81,12 +85,15 @@ def parse_text(text: str, path: Path) -> ArticleCreate:
             path, front_line(key), key, f"unknown field; use {sorted(FRONT_FIELDS)}"
         )
     sections, section_lines = _sections(lines, end + 1, path)
-    missing = [name for name in SECTIONS if name not in sections]
+    missing = [n for n in SECTIONS if n not in sections and n not in OPTIONAL_SECTIONS]
     if missing:
         raise ArticleFileError(
             path, end + 2, missing[0], f"missing section '## {missing[0].capitalize()}'"
         )
     steps, step_lines = _steps(sections["resolution"], section_lines["resolution"], path)
+    phrasings, phrasing_lines = _bullets(
+        sections.get("also reported as", []), section_lines.get("also reported as", 0), path
+    )
     record: dict[str, Any] = {k: v for k, v in front.items() if k != "id"}
     for key in ("models", "software_versions", "error_codes", "tags"):
         # YAML reads "7.2" or 64 as numbers; these fields are text
@@ -95,6 +102,7 @@ def parse_text(text: str, path: Path) -> ArticleCreate:
     if "id" in front:
         record["slug"] = front["id"]
     record["issue"] = _paragraph(sections["issue"])
+    record["reported_as"] = phrasings
     record["cause"] = _paragraph(sections["cause"])
     record["escalate_when"] = "\n".join(x.rstrip() for x in sections["escalate when"]).strip()
     record["steps"] = steps
@@ -107,6 +115,8 @@ def parse_text(text: str, path: Path) -> ArticleCreate:
         name = "id" if loc[0] == "slug" else loc[0]
         if name == "steps" and len(loc) > 1 and loc[1].isdigit():
             line = step_lines[int(loc[1])]
+        elif name == "reported_as" and len(loc) > 1 and loc[1].isdigit():
+            line = phrasing_lines[int(loc[1])]
         elif name in SECTIONS.values():
             key = next(k for k, v in SECTIONS.items() if v == name)
             line = section_lines[key]
@@ -148,6 +158,25 @@ def _sections(
 
 def _paragraph(lines: list[str]) -> str:
     return "\n".join(x.rstrip() for x in lines).strip()
+
+
+def _bullets(lines: list[str], heading_line: int, path: Path) -> tuple[list[str], list[int]]:
+    items: list[str] = []
+    where: list[int] = []
+    for offset, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        match = _BULLET.match(raw)
+        if match:
+            items.append(match.group(1).strip())
+            where.append(heading_line + offset)
+        elif items and raw.startswith((" ", "\t")):
+            items[-1] += " " + raw.strip()
+        else:
+            raise ArticleFileError(
+                path, heading_line + offset, "reported_as", "each phrasing must be a '- ' line"
+            )
+    return items, where
 
 
 def _steps(
@@ -193,7 +222,10 @@ def render(article: dict[str, Any]) -> str:
     }
     front = {k: v for k, v in front.items() if v is not None}
     out = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).strip(), "---", ""]
-    out += ["## Issue", article["issue"], "", "## Cause", article.get("cause", ""), ""]
+    out += ["## Issue", article["issue"], ""]
+    if article.get("reported_as"):
+        out += ["## Also reported as", *(f"- {p}" for p in article["reported_as"]), ""]
+    out += ["## Cause", article.get("cause", ""), ""]
     out.append("## Resolution")
     for n, step in enumerate(article["steps"], start=1):
         mark = ""

@@ -43,6 +43,7 @@ class Article(Base):
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     issue: Mapped[str] = mapped_column(Text)
+    reported_as: Mapped[list[str]] = mapped_column(JSON, default=list)
     modality: Mapped[str] = mapped_column(String(4), index=True)
     manufacturer: Mapped[str | None] = mapped_column(String(100))
     models: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -16,6 +16,7 @@ SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,78}[a-z0-9]$"
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=40)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SLUG_PATTERN)]
+Phrasing = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 
 
 class Step(Strict):
@@ -34,6 +35,12 @@ class ArticleContent(Strict):
     title: str = Field(min_length=3, max_length=200)
     issue: str = Field(
         min_length=3, max_length=4000, description="The issue in the caller's words."
+    )
+    reported_as: list[Phrasing] = Field(
+        default_factory=list,
+        max_length=30,
+        description="Other ways callers describe this issue (KCS: capture the customer's "
+        "words); searched like the issue.",
     )
     modality: Modality
     manufacturer: Short | None = None
@@ -70,6 +77,7 @@ class ArticleUpdate(PartialUpdate):
     version: int | None = Field(None, ge=1, description="The version this edit started from.")
     title: str | None = Field(None, min_length=3, max_length=200)
     issue: str | None = Field(None, min_length=3, max_length=4000)
+    reported_as: list[Phrasing] | None = Field(None, max_length=30)
     modality: Modality | None = None
     manufacturer: Short | None = None
     models: list[Short] | None = Field(None, max_length=50)

@@ -40,8 +40,9 @@ def read_glossary(path: Path) -> list[list[str]]:
 
 
 def headline_text(article: Article) -> str:
-    """Title and the issue in the caller's words: what a query most resembles."""
-    return f"{article.title}\n{article.issue}"
+    """Title and the issue in the callers' words (with its other phrasings): what a query
+    most resembles."""
+    return "\n".join([article.title, article.issue, *(article.reported_as or [])])
 
 
 def body_text(article: Article) -> str:
@@ -56,6 +57,8 @@ def body_text(article: Article) -> str:
         " ".join(article.models),
         " ".join(article.error_codes),
         " ".join(article.tags),
+        # last: the body vector sees a bounded window, which the steps should fill first
+        "\n".join(article.reported_as or []),
     ]
     return "\n".join(p for p in parts if p)
 

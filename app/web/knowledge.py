@@ -36,9 +36,11 @@ PAGE_SIZE = 25
 EMPTY_STEP_ROWS = 2
 TEXT_FIELDS = ("title", "issue", "modality", "manufacturer", "cause", "escalate_when")
 LIST_FIELDS = ("models", "software_versions", "error_codes", "tags")
+LINE_FIELDS = ("reported_as",)  # one item per line: phrasings may hold commas
 FIELD_LABELS = {
     "title": "Title",
     "issue": "Issue (caller's words)",
+    "reported_as": "Also reported as",
     "modality": "Modality",
     "manufacturer": "Manufacturer",
     "models": "Models",
@@ -71,6 +73,7 @@ DONE = {
 }
 _STEP_KEY = re.compile(r"^steps-(\d{1,3})-(text|tier2|restriction)$")
 _LIST_ITEM = re.compile(r"^(models|software_versions|error_codes|tags)\.(\d+)$")
+_LINE_ITEM = re.compile(r"^(reported_as)\.(\d+)$")
 _STEP_ERROR = re.compile(r"^steps\.(\d+)(?:\.(text|restriction|tier1_allowed))?$")
 
 
@@ -103,7 +106,7 @@ def _text(form: FormData, name: str) -> str:
 def read_form(form: FormData) -> dict[str, Any]:
     """The article fields exactly as typed, steps in posted order, empty step rows dropped."""
     values: dict[str, Any] = {name: _text(form, name).strip() for name in TEXT_FIELDS}
-    values |= {name: _text(form, name) for name in LIST_FIELDS}
+    values |= {name: _text(form, name) for name in LIST_FIELDS + LINE_FIELDS}
     rows: dict[int, dict[str, str]] = {}
     for key, value in form.multi_items():
         match = _STEP_KEY.match(key)
@@ -125,11 +128,17 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _lines(value: str) -> list[str]:
+    return [line.strip().removeprefix("- ") for line in value.splitlines() if line.strip()]
+
+
 def content_from_form(values: dict[str, Any]) -> dict[str, Any]:
-    """The typed form as ArticleContent fields (lists split at commas, tier 2 as a flag)."""
+    """The typed form as ArticleContent fields (lists split at commas, phrasings at line
+    breaks, tier 2 as a flag)."""
     return {
         "title": values["title"],
         "issue": values["issue"],
+        "reported_as": _lines(values["reported_as"]),
         "modality": values["modality"] or None,
         "manufacturer": values["manufacturer"] or None,
         **{name: _split(values[name]) for name in LIST_FIELDS},
@@ -153,6 +162,7 @@ def form_from_content(content: dict[str, Any]) -> dict[str, Any]:
     }
     values["modality"] = str(content.get("modality") or "")
     values |= {name: ", ".join(content.get(name) or []) for name in LIST_FIELDS}
+    values |= {name: "\n".join(content.get(name) or []) for name in LINE_FIELDS}
     values["steps"] = [
         {
             "text": str(s.get("text", "")),
@@ -171,6 +181,8 @@ def form_errors(exc: InvalidInput | ValidationError) -> dict[str, str]:
         message = message.removeprefix("Value error, ")
         if match := _LIST_ITEM.match(name):
             name, message = match[1], f"item {int(match[2]) + 1}: {message}"
+        elif match := _LINE_ITEM.match(name):
+            name, message = match[1], f"phrasing {int(match[2]) + 1}: {message}"
         elif match := _STEP_ERROR.match(name):
             part = match[2] if match[2] in ("text", "restriction") else "text"
             if part == "text" and "at least 1" in message:
@@ -212,6 +224,8 @@ def field_text(content: dict[str, Any], name: str) -> str:
                 mark = f"[tier 2 only{': ' + restriction if restriction else ''}] "
             lines.append(f"{n}. {mark}{step.get('text', '')}")
         return "\n".join(lines)
+    if name in LINE_FIELDS:
+        return "\n".join(str(v) for v in value or [])
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)

@@ -47,9 +47,43 @@ def test_parse_file_reads_every_field(tmp_path: Path) -> None:
     assert parse_text(render(article.model_dump(mode="json")), path) == article
 
 
+def test_parse_file_reads_other_phrasings_of_the_issue(tmp_path: Path) -> None:
+    path = tmp_path / "mr-test-coil.md"
+    path.write_text(
+        GOOD.replace(
+            "## Cause",
+            "## Also reported as\n- the scanner acts as if nothing is plugged in\n"
+            "- no coil on the screen,\n  only the body coil\n\n## Cause",
+        )
+    )
+    article = parse_file(path)
+    assert article.reported_as == [
+        "the scanner acts as if nothing is plugged in",
+        "no coil on the screen, only the body coil",
+    ]
+    assert parse_text(render(article.model_dump(mode="json")), path) == article
+    assert parse_file(_write(tmp_path, GOOD)).reported_as == [], "the section is optional"
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "mr-test-coil.md"
+    path.write_text(text)
+    return path
+
+
 @pytest.mark.parametrize(
     ("broken", "line", "field"),
     [
+        (
+            GOOD.replace("## Cause", "## Also reported as\n- fine\nnot a bullet\n\n## Cause"),
+            18,
+            "reported_as",
+        ),
+        (
+            GOOD.replace("## Cause", "## Also reported as\n- ok here\n- no\n\n## Cause"),
+            18,
+            "reported_as",
+        ),
         (GOOD.replace("modality: MR", "modality: PET"), 4, "modality"),
         (GOOD.replace("title: Test coil not detected\n", ""), 1, "title"),
         (GOOD.replace("## Cause", "## Causes"), 16, "(section)"),

@@ -215,3 +215,23 @@ def test_hit_cards_can_be_switched_off(
     first = _search(client, query="HV-417")["results"]
     assert _search(client, query="HV-417")["results"] == first
     assert len(client.app.state.index.cards) == 0  # type: ignore[attr-defined]
+
+
+def test_search_matches_an_article_by_its_other_phrasings(seeded: TestClient) -> None:
+    """A caller's words that share nothing with the title or issue still find the article
+    once an engineer adds them under 'also reported as', at once."""
+    query = "the shiny rotating donut squeals like a kettle every morning"
+    before = [r["slug"] for r in _search(seeded, query=query, limit=3)["results"]]
+    top = _search(seeded, query="HV-417")["results"][0]
+    assert top["slug"] not in before
+    edited = seeded.patch(
+        f"/articles/{top['id']}",
+        json={"reported_as": ["shiny rotating donut squeals like a kettle every morning"]},
+        headers={"If-Match": f'"{top["version"]}"'},
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["reported_as"] == [
+        "shiny rotating donut squeals like a kettle every morning"
+    ]
+    after = _search(seeded, query=query, limit=3)["results"]
+    assert after[0]["slug"] == top["slug"]

@@ -47,6 +47,7 @@ def _form(article: dict[str, object], csrf: str, **changes: str) -> dict[str, st
         "manufacturer": str(article["manufacturer"] or ""),
         "cause": str(article["cause"]),
         "escalate_when": str(article["escalate_when"]),
+        "reported_as": "\n".join(article.get("reported_as") or []),  # type: ignore[call-overload]
     }
     for name in ("models", "software_versions", "error_codes", "tags"):
         form[name] = ", ".join(article[name])  # type: ignore[call-overload]
@@ -94,6 +95,33 @@ def test_show_step_error_on_the_step_row(seeded: TestClient) -> None:
     textarea = r'id="steps-1-text"[^>]*aria-invalid="true" aria-describedby="steps-1-text-error"'
     assert re.search(textarea, response.text)
     assert "write the step" in response.text
+
+
+def test_save_other_phrasings_one_per_line_and_show_them(seeded: TestClient) -> None:
+    csrf = _engineer(seeded)
+    article = _draft(seeded)
+    lines = "- the bed judders, then stops\r\n\r\ntable goes halfway, then nothing, again"
+    saved = seeded.post(
+        f"/ui/articles/{article['id']}/edit",
+        data=_form(article, csrf, reported_as=lines),
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    stored = seeded.get(f"/articles/{article['id']}").json()
+    assert stored["reported_as"] == [
+        "the bed judders, then stops",
+        "table goes halfway, then nothing, again",
+    ], "one phrasing per line, commas kept, list marks and blank lines dropped"
+    shown = seeded.get(f"/ui/articles/{article['id']}").text
+    assert "Also reported as" in shown
+    assert "the bed judders, then stops" in shown
+    bad = seeded.post(
+        f"/ui/articles/{article['id']}/edit",
+        data=_form(stored, csrf, reported_as="fine phrasing here\nno"),
+    )
+    assert bad.status_code == 422
+    assert re.search(r'class="field-error" id="reported_as-error">phrasing 2:', bad.text)
+    assert seeded.get(f"/articles/{article['id']}").json()["version"] == stored["version"]
 
 
 def test_save_edit_ignoring_empty_step_rows(seeded: TestClient) -> None:
