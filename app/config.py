@@ -42,7 +42,20 @@ class Settings(BaseSettings):
     faiss_threads: int = Field(
         1, ge=1, le=64, description="OpenMP threads per FAISS search (requests run in parallel)."
     )
-    batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded together.")
+    encoder_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Query batches encoded at once, each on its own thread (the encoder is "
+        "most of a search's CPU; one at a time leaves the other core idle under load).",
+    )
+    batch_max_size: int = Field(
+        2,
+        ge=1,
+        le=512,
+        description="Most queries encoded together (measured: padding a batch to its longest "
+        "query costs more than batching saves on a CPU without AVX-512; docs/benchmarks.md).",
+    )
     batch_max_wait_ms: float = Field(
         0.0,
         ge=0,

@@ -16,26 +16,42 @@ EncodeFn = Callable[[Sequence[str]], Vectors]
 
 
 class MicroBatcher:
-    """Collects texts from many threads; one worker encodes up to `max_batch` at a time:
+    """Collects texts from many threads; a worker encodes up to `max_batch` at a time:
     everything queued while it was busy, plus whatever arrives within `max_wait_ms` of
     the first text.
 
     With no wait (the default) a lone request is encoded at once and, under load, the
     texts that queued up during the previous batch form the next one, so batches grow
     with the load without anyone waiting on a timer. The encoder is only ever called
-    from the worker thread.
+    from the worker threads; with `workers` > 1 it must be safe to call from several
+    threads at once (onnxruntime sessions are), and each worker's batch runs on its own
+    core: one single-threaded inference at a time leaves the other core idle under load.
     """
 
-    def __init__(self, encode: EncodeFn, *, max_batch: int = 32, max_wait_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        encode: EncodeFn,
+        *,
+        max_batch: int = 32,
+        max_wait_ms: float = 0.0,
+        workers: int = 1,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self._encode = encode
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self._queue: queue.Queue[tuple[str, Future[np.ndarray]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="encoder-batcher", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"encoder-batcher-{n}", daemon=True)
+            for n in range(workers)
+        ]
         self._closed = False
+        self._count_lock = threading.Lock()
         self.batches = 0
         self.items = 0
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, text: str) -> Future[np.ndarray]:
         """Queue one text; the future resolves to its vector."""
@@ -53,8 +69,10 @@ class MicroBatcher:
         """Finish queued work and stop the worker."""
         if not self._closed:
             self._closed = True
-            self._queue.put(None)
-            self._thread.join(timeout=10)
+            for _ in self._threads:  # one stop mark per worker; each takes exactly one
+                self._queue.put(None)
+            for thread in self._threads:
+                thread.join(timeout=10)
 
     def _run(self) -> None:
         while True:
@@ -92,7 +110,8 @@ class MicroBatcher:
             for _, f in live:
                 f.set_exception(exc)
             return
-        self.batches += 1
-        self.items += len(live)
+        with self._count_lock:
+            self.batches += 1
+            self.items += len(live)
         for (_, f), v in zip(live, vectors, strict=True):
             f.set_result(v)

@@ -65,6 +65,9 @@ def packaged_model_path() -> Path:
 class SentenceTransformerEncoder:
     """sentence-transformers model loaded from local files only (no hub access at run time)."""
 
+    # its fast tokenizer is reconfigured on every call ("Already borrowed" across threads)
+    thread_safe = False
+
     def __init__(
         self,
         model_path: str | Path | None = None,
@@ -151,6 +154,9 @@ class OnnxInt8Encoder:
     int8-quantized, then served with onnxruntime and the tokenizer directly: the same
     vectors as sentence-transformers gives (cosine >= 0.9999, tested) without its torch
     round trips per call, about 0.3 ms less per query."""
+
+    # onnxruntime sessions run concurrently; each tokenizer is configured once
+    thread_safe = True
 
     def __init__(
         self,

@@ -93,6 +93,7 @@ class ArticleIndex:
         glossary: Path | None = None,
         batch_max_size: int = 32,
         batch_max_wait_ms: float = 0.0,
+        encoder_workers: int = 1,
         body_max_tokens: int | None = None,
         card_cache_size: int = 20_000,
     ) -> None:
@@ -104,7 +105,11 @@ class ArticleIndex:
             body_max_tokens=body_max_tokens,
         )
         self.batcher = MicroBatcher(
-            encoder.encode, max_batch=batch_max_size, max_wait_ms=batch_max_wait_ms
+            encoder.encode,
+            max_batch=batch_max_size,
+            max_wait_ms=batch_max_wait_ms,
+            # several workers only where the encoder may be called from several threads
+            workers=encoder_workers if getattr(encoder, "thread_safe", False) else 1,
         )
         self.cards = CardCache(card_cache_size)
         self.save_delay = save_delay
@@ -248,6 +253,7 @@ def index_from_settings(
         glossary=settings.glossary_path,
         batch_max_size=settings.batch_max_size,
         batch_max_wait_ms=settings.batch_max_wait_ms,
+        encoder_workers=settings.encoder_workers,
         body_max_tokens=settings.body_max_tokens,
         card_cache_size=settings.hit_cache_size,
     )

@@ -68,3 +68,34 @@ def test_without_a_wait_texts_queued_while_the_encoder_is_busy_form_the_next_bat
     assert all(f.result(timeout=30).shape == (encoder.dim,) for f in queued)
     batcher.close()
     assert sizes == [1, 10], "a lone text goes at once; the queued ones go together"
+
+
+def test_two_workers_encode_two_batches_at_once(encoder: Encoder) -> None:
+    """Under load a second batch must not wait for the first: each worker encodes on its
+    own thread (a barrier inside the encoder only opens when both are in it at once)."""
+    inside = threading.Barrier(2, timeout=10)
+
+    def encode(texts, max_tokens=None):  # type: ignore[no-untyped-def]
+        inside.wait()
+        return encoder.encode(texts)
+
+    batcher = MicroBatcher(encode, max_batch=1, workers=2)
+    futures = [batcher.submit(text) for text in ("gantry grinds", "table stuck")]
+    vectors = [f.result(timeout=20) for f in futures]
+    batcher.close()
+    assert batcher.batches == 2
+    np.testing.assert_allclose(vectors[0], encoder.encode(["gantry grinds"])[0], atol=0.02)
+    with pytest.raises(ValueError, match="workers"):
+        MicroBatcher(encode, workers=0)
+
+
+def test_encoder_not_safe_for_threads_gets_one_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.search.index import ArticleIndex
+    from embeddings.encoder import make_encoder
+
+    torch = make_encoder("torch", cache_dir=tmp_path)  # its tokenizer is reconfigured per call
+    index = ArticleIndex(torch, None, encoder_workers=2)
+    try:
+        assert len(index.batcher._threads) == 1
+    finally:
+        index.close()
