@@ -43,7 +43,9 @@ class SearchRequest(BaseModel):
 class Why(BaseModel):
     """Why an article matched: the evidence of each lane."""
 
-    semantic: float = Field(description="Cosine similarity of the query to title and issue.")
+    semantic: float = Field(
+        description="Cosine similarity of the query to the title, issue and its other phrasings."
+    )
     semantic_body: float = Field(description="Cosine similarity of the query to the full text.")
     keyword_score: float = Field(description="BM25 relative to the best BM25 hit (0..1).")
     keyword_terms: list[str] = Field(description="Query terms (stemmed) found in the article.")
