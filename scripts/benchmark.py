@@ -282,9 +282,7 @@ def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
                 session=session,
                 index=ctx.index,
                 request=SearchRequest(query=queries[i % len(queries)], limit=5),
-                default_limit=5,
-                max_limit=50,
-                max_chars=1000,
+                limits=search_service.SearchLimits.of(settings),
             )
             out.append(time.perf_counter() - t)
     return out

@@ -35,6 +35,7 @@ from app.calls.schemas import (
 )
 from app.deps import DbSession, SearchIndex, SettingsDep, permit
 from app.schemas import MAX_ID, DbId
+from app.search.service import SearchLimits
 
 router = APIRouter(tags=["calls"])
 Reader = Annotated[Principal, permit(P.CALLS_READ)]
@@ -122,9 +123,7 @@ def search_in_call(
         call_id=call_id,
         data=data,
         principal=principal,
-        default_limit=settings.search_default_limit,
-        max_limit=settings.search_max_limit,
-        max_chars=settings.query_max_chars,
+        limits=SearchLimits.of(settings),
     )
 
 

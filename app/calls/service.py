@@ -51,6 +51,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.search import service as search_service
 from app.search.index import ArticleIndex
 from app.search.schemas import SearchFilters, SearchRequest
+from app.search.service import SearchLimits
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 
@@ -386,9 +387,7 @@ def search(
     call_id: int,
     data: CallSearch,
     principal: Principal,
-    default_limit: int,
-    max_limit: int,
-    max_chars: int,
+    limits: SearchLimits,
     record: bool = True,
 ) -> CallSearchResult:
     """Search with the scanner's filters; articles that failed on this call go last.
@@ -422,18 +421,16 @@ def search(
     links = session.scalars(select(CallArticle).where(CallArticle.call_id == call.id)).all()
     tried = {link.article_id: Outcome(link.outcome) for link in links if link.outcome}
     failed = {a for a, o in tried.items() if o in FAILED}
-    limit = data.limit or default_limit
+    limit = data.limit or limits.default_limit
     response = search_service.search(
         session=session,
         index=index,
         request=SearchRequest(
             query=query,
             filters=SearchFilters(**filters),
-            limit=min(limit + len(failed), max_limit),
+            limit=min(limit + len(failed), limits.max_limit),
         ),
-        default_limit=default_limit,
-        max_limit=max_limit,
-        max_chars=max_chars,
+        limits=limits,
     )
     fresh: builtins.list[CallHit] = []
     demoted: builtins.list[CallHit] = []

@@ -36,9 +36,7 @@ def search(
             session=session,
             index=index,
             request=request,
-            default_limit=settings.search_default_limit,
-            max_limit=settings.search_max_limit,
-            max_chars=settings.query_max_chars,
+            limits=service.SearchLimits.of(settings),
         )
     # already in the response model's JSON form (tested): no second validation pass
     return JSONResponse(payload)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.errors import InvalidInput
 from app.search.cards import Card
 from app.search.index import ArticleIndex
@@ -14,6 +16,24 @@ from app.search.schemas import SearchFilters, SearchRequest, SearchResponse
 from embeddings.fusion import Candidate
 
 MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """The bounds every search is held to, from the settings."""
+
+    default_limit: int
+    max_limit: int
+    max_chars: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> SearchLimits:
+        """The configured limits."""
+        return cls(
+            default_limit=settings.search_default_limit,
+            max_limit=settings.search_max_limit,
+            max_chars=settings.query_max_chars,
+        )
 
 
 def _check_filters(index: ArticleIndex, filters: SearchFilters) -> dict[str, list[str]]:
@@ -44,9 +64,7 @@ def search_payload(
     session: Session,
     index: ArticleIndex,
     request: SearchRequest,
-    default_limit: int,
-    max_limit: int,
-    max_chars: int,
+    limits: SearchLimits,
 ) -> dict[str, Any]:
     """Ranked published fixes for a query, hard-filtered, as the JSON a SearchResponse
     serialises to (built from prepared hit cards, not validated again)."""
@@ -56,12 +74,13 @@ def search_payload(
         raise InvalidInput(
             "the query is empty", errors=[{"field": "query", "message": "type a symptom"}]
         )
+    max_chars, max_limit = limits.max_chars, limits.max_limit
     if len(query) > max_chars:
         raise InvalidInput(
             f"the query is {len(query)} characters; the limit is {max_chars}",
             errors=[{"field": "query", "message": f"at most {max_chars} characters"}],
         )
-    limit = request.limit or default_limit
+    limit = request.limit or limits.default_limit
     if limit > max_limit:
         raise InvalidInput(
             f"limit {limit} is over the maximum {max_limit}",
@@ -100,9 +119,7 @@ def search(
     session: Session,
     index: ArticleIndex,
     request: SearchRequest,
-    default_limit: int,
-    max_limit: int,
-    max_chars: int,
+    limits: SearchLimits,
 ) -> SearchResponse:
     """Ranked published fixes for a query, hard-filtered, as a model."""
     return SearchResponse.model_validate(
@@ -110,9 +127,7 @@ def search(
             session=session,
             index=index,
             request=request,
-            default_limit=default_limit,
-            max_limit=max_limit,
-            max_chars=max_chars,
+            limits=limits,
         )
     )
 

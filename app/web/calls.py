@@ -27,6 +27,7 @@ from app.calls.schemas import (
 from app.deps import Desk, web_desk
 from app.errors import InvalidInput
 from app.schemas import DbId
+from app.search.service import SearchLimits
 from app.web.render import field_errors, is_partial, page, redirect, templates
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -176,17 +177,15 @@ def _results(
     """Ranked fixes for the call (None with a message when the query cannot run)."""
     if not query.strip():
         return None, None
-    settings = desk.settings
+    limits = SearchLimits.of(desk.settings)
     try:
         result = service.search(
             session=desk.session,
             index=desk.index,
             call_id=call_id,
-            data=CallSearch(query=query.strip()[: settings.query_max_chars]),
+            data=CallSearch(query=query.strip()[: limits.max_chars]),
             principal=desk.signed.principal,
-            default_limit=settings.search_default_limit,
-            max_limit=settings.search_max_limit,
-            max_chars=settings.query_max_chars,
+            limits=limits,
             record=record,
         )
     except InvalidInput as exc:
