@@ -206,10 +206,8 @@ def http_single(
 ) -> list[float]:
     """n sequential searches from one client."""
     if client == "light":
-        result = loadgen.run(url, loadgen.search_requests(url, headers, queries), count=n)
-        if result.errors:
-            raise SystemExit(f"{len(result.errors)} failed searches, e.g. {result.errors[0]}")
-        return result.latencies
+        requests = loadgen.search_requests(url, headers, queries)
+        return loadgen.run(url, requests, count=n).checked().latencies
     out = []
     with httpx.Client(headers=headers, timeout=30) as http:
         for i in range(n):
@@ -231,11 +229,8 @@ def http_concurrent(
     """`clients` connections searching for `seconds`; returns (searches/s, latencies,
     client CPU ms per search)."""
     if client == "light":
-        result = loadgen.run(
-            url, loadgen.search_requests(url, headers, queries), clients=clients, seconds=seconds
-        )
-        if result.errors:
-            raise SystemExit(f"{len(result.errors)} failed searches, e.g. {result.errors[0]}")
+        requests = loadgen.search_requests(url, headers, queries)
+        result = loadgen.run(url, requests, clients=clients, seconds=seconds).checked()
         return result.per_s, result.latencies, 1000 * result.client_cpu / len(result.latencies)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []

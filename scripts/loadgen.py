@@ -31,6 +31,12 @@ class LoadResult:
         """Completed requests per second of wall time."""
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
 
+    def checked(self) -> LoadResult:
+        """This result, or SystemExit naming the failures when any request failed."""
+        if self.errors:
+            raise SystemExit(f"{len(self.errors)} failed searches, e.g. {self.errors[0]}")
+        return self
+
 
 def search_requests(
     url: str, headers: dict[str, str], queries: Sequence[str], limit: int = 5

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.auth.models import ApiKey
 from app.auth.permissions import matrix_markdown
+from app.db import utcnow
 from tests.conftest import ROOT, AppFactory, article_payload, key_for
 
 
@@ -170,22 +171,25 @@ def test_role_change_applies_to_the_next_request(client: TestClient) -> None:
     )
 
 
+def _revoke_behind_the_apps_back(client: TestClient, key: str) -> None:
+    """Revoke a key in the database directly, as another worker or a script would."""
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        row = session.scalars(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
+        row.revoked_at = utcnow()
+        session.commit()
+
+
 def test_key_revoked_outside_this_process_is_refused_once_the_cache_bound_passes(
     client: TestClient,
 ) -> None:
     """A revocation this process does not see (another worker, a script) is bounded by
     AUTH_CACHE_SECONDS; the cache's clock is moved instead of waiting."""
-    from app.db import utcnow
-
     cache = client.app.state.principals  # type: ignore[attr-defined]
     now = [1000.0]
     cache.clock = lambda: now[0]
     _, key = key_for(client, "dispatcher")
     assert client.get("/me", headers=_as(client, key)).status_code == 200
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        row = session.scalars(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
-        row.revoked_at = utcnow()
-        session.commit()
+    _revoke_behind_the_apps_back(client, key)
     now[0] += cache.ttl - 0.01
     assert client.get("/me", headers=_as(client, key)).status_code == 200, "within the bound"
     now[0] += 0.02
@@ -195,13 +199,8 @@ def test_key_revoked_outside_this_process_is_refused_once_the_cache_bound_passes
 def test_without_the_key_cache_every_request_checks_the_database(
     make_client: AppFactory, database_url: str
 ) -> None:
-    from app.db import utcnow
-
     client = make_client(database_url, auth_cache_seconds=0)
     _, key = key_for(client, "dispatcher")
     assert client.get("/me", headers=_as(client, key)).status_code == 200
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        row = session.scalars(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
-        row.revoked_at = utcnow()
-        session.commit()
+    _revoke_behind_the_apps_back(client, key)
     assert client.get("/me", headers=_as(client, key)).status_code == 401
