@@ -21,7 +21,7 @@ SECTIONS = {
 }
 OPTIONAL_SECTIONS = {"also reported as"}
 _BULLET = re.compile(r"^\s*[-*]\s+(.*)$")
-_STEP = re.compile(r"^\s*(\d+)[.)]\s+(.*)$")
+_STEP = re.compile(r"^\s*\d+[.)]\s+(.*)$")
 _TIER2 = re.compile(r"^\[tier2(?::\s*([^\]]*))?\]\s*", re.IGNORECASE)
 FRONT_FIELDS = {
     "id",
@@ -160,50 +160,48 @@ def _paragraph(lines: list[str]) -> str:
     return "\n".join(x.rstrip() for x in lines).strip()
 
 
-def _bullets(lines: list[str], heading_line: int, path: Path) -> tuple[list[str], list[int]]:
+def _items(
+    lines: list[str], heading_line: int, path: Path, marker: re.Pattern[str], field: str, form: str
+) -> tuple[list[str], list[int]]:
+    """A list section's items (a line matching `marker` starts one, an indented line
+    continues it) and the line each starts on."""
     items: list[str] = []
     where: list[int] = []
     for offset, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        match = _BULLET.match(raw)
+        match = marker.match(raw)
         if match:
             items.append(match.group(1).strip())
             where.append(heading_line + offset)
         elif items and raw.startswith((" ", "\t")):
             items[-1] += " " + raw.strip()
         else:
-            raise ArticleFileError(
-                path, heading_line + offset, "reported_as", "each phrasing must be a '- ' line"
-            )
+            raise ArticleFileError(path, heading_line + offset, field, form)
     return items, where
+
+
+def _bullets(lines: list[str], heading_line: int, path: Path) -> tuple[list[str], list[int]]:
+    return _items(
+        lines, heading_line, path, _BULLET, "reported_as", "each phrasing must be a '- ' line"
+    )
 
 
 def _steps(
     lines: list[str], heading_line: int, path: Path
 ) -> tuple[list[dict[str, Any]], list[int]]:
+    texts, where = _items(
+        lines, heading_line, path, _STEP, "steps", "each step must be a numbered line ('1. ...')"
+    )
     steps: list[dict[str, Any]] = []
-    where: list[int] = []
-    for offset, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        match = _STEP.match(raw)
-        if match:
-            text = match.group(2).strip()
-            step: dict[str, Any] = {"text": text, "tier1_allowed": True, "restriction": None}
-            tier2 = _TIER2.match(text)
-            if tier2:
-                step["tier1_allowed"] = False
-                step["restriction"] = (tier2.group(1) or "").strip() or None
-                step["text"] = text[tier2.end() :].strip()
-            steps.append(step)
-            where.append(heading_line + offset)
-        elif steps and raw.startswith((" ", "\t")):
-            steps[-1]["text"] += " " + raw.strip()
-        else:
-            raise ArticleFileError(
-                path, heading_line + offset, "steps", "each step must be a numbered line ('1. ...')"
-            )
+    for text in texts:
+        step: dict[str, Any] = {"text": text, "tier1_allowed": True, "restriction": None}
+        tier2 = _TIER2.match(text)
+        if tier2:
+            step["tier1_allowed"] = False
+            step["restriction"] = (tier2.group(1) or "").strip() or None
+            step["text"] = text[tier2.end() :].strip()
+        steps.append(step)
     return steps, where
 
 
