@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         description="Articles whose prepared hit (steps, terms for the why) is kept in memory "
         "(0: read every hit from the database).",
     )
+    query_cache_size: int = Field(
+        2048,
+        ge=0,
+        description="Recent query texts whose vector is kept, so that the same words searched "
+        "again (typed, then Enter; a filter toggled) are not encoded again (0: encode every "
+        "search).",
+    )
     auth_cache_seconds: float = Field(
         5.0,
         ge=0,

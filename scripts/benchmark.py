@@ -265,7 +265,7 @@ def http_concurrent(
 def in_process(folder: Path, queries: list[str], n: int) -> list[float]:
     """Search latency inside the process (no HTTP), through the search service as the
     route calls it."""
-    settings = Settings(data_dir=folder, database_url=None)
+    settings = Settings(data_dir=folder, database_url=None, query_cache_size=0)
     # measure with the server's encoder threads, not the job default of every core
     encoder = encoder_from_settings(settings)
     set_search_threads(settings.faiss_threads)
@@ -344,6 +344,8 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         "WEBHOOK_WORKER": "false",
         "HF_HUB_OFFLINE": "1",
         "ORT_DISABLE_TELEMETRY": "1",
+        # the queries are cycled: every search must pay for its encode, as a new one would
+        "QUERY_CACHE_SIZE": "0",
     }
     proc, url, startup = serve("app.main:app", env)
     try:

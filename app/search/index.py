@@ -16,6 +16,7 @@ from app.articles.models import Article, ArticleStatus
 from app.config import Settings
 from app.search.cards import Card, CardCache, make_card
 from embeddings.batcher import MicroBatcher
+from embeddings.cache import VectorCache
 from embeddings.encoder import Encoder, Vectors, make_encoder
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
 from embeddings.synonyms import Expansion
@@ -96,6 +97,7 @@ class ArticleIndex:
         encoder_workers: int = 1,
         body_max_tokens: int | None = None,
         card_cache_size: int = 20_000,
+        query_cache_size: int = 2048,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
@@ -112,15 +114,21 @@ class ArticleIndex:
             workers=encoder_workers if getattr(encoder, "thread_safe", False) else 1,
         )
         self.cards = CardCache(card_cache_size)
+        self.query_vectors = VectorCache(query_cache_size)
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
     def encode_query(self, text: str, expansion: Expansion | None = None) -> Vectors:
-        """The dense query vector (glossary-widened), encoded together with concurrent
-        queries by the micro-batcher."""
-        return self.batcher.encode_one(self.hybrid.dense_text(text, expansion=expansion))
+        """The dense query vector (glossary-widened when the weights say so): remembered
+        for a recent identical text, else encoded together with concurrent queries by the
+        micro-batcher."""
+        dense = self.hybrid.dense_text(text, expansion=expansion)
+        vector = self.query_vectors.get(dense)
+        if vector is None:
+            vector = self.query_vectors.put(dense, self.batcher.encode_one(dense))
+        return vector
 
     def cards_for(self, session: Session, ids: Sequence[int]) -> dict[int, Card]:
         """The hit cards of indexed articles, from the cache or else the database (only
@@ -256,6 +264,7 @@ def index_from_settings(
         encoder_workers=settings.encoder_workers,
         body_max_tokens=settings.body_max_tokens,
         card_cache_size=settings.hit_cache_size,
+        query_cache_size=settings.query_cache_size,
     )
 
 

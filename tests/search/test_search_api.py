@@ -235,3 +235,34 @@ def test_search_matches_an_article_by_its_other_phrasings(seeded: TestClient) ->
     ]
     after = _search(seeded, query=query, limit=3)["results"]
     assert after[0]["slug"] == top["slug"]
+
+
+def test_search_same_words_again_reuses_the_query_vector(
+    make_client: AppFactory, seeded_template: Path, tmp_path: Path
+) -> None:
+    """Typed, then Enter, then a filter toggled: one encode, the same ranking as fresh."""
+    data_dir = tmp_path / "qcache"
+    shutil.copytree(seeded_template, data_dir)
+    client = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+    index = client.app.state.index  # type: ignore[attr-defined]
+    query = "table will not move up or down"
+    first = _search(client, query=query)["results"]
+    encoded = index.batcher.items
+    assert _search(client, query=query)["results"] == first
+    assert _search(client, query=query, filters={"modality": "CT"})["results"]
+    assert index.batcher.items == encoded, "the same text was encoded again"
+    _search(client, query=query + " at all")
+    assert index.batcher.items == encoded + 1
+
+
+def test_search_without_query_cache_encodes_every_search(
+    make_client: AppFactory, seeded_template: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "noqcache"
+    shutil.copytree(seeded_template, data_dir)
+    client = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir, query_cache_size=0)
+    index = client.app.state.index  # type: ignore[attr-defined]
+    first = _search(client, query="HV-417")["results"]
+    encoded = index.batcher.items
+    assert _search(client, query="HV-417")["results"] == first
+    assert index.batcher.items == encoded + 1
