@@ -314,8 +314,16 @@ def baseline_vectors(folder: Path, size: int) -> None:
         texts.append(headline_text(Article(**fields)))
         ids.append(n)
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "vectors.npy", encoder.encode(texts))
+    progress = _progress(f"baseline: embedding {size} with torch")
+    parts = []
+    for start in range(0, len(texts), 1024):
+        parts.append(encoder.encode(texts[start : start + 1024]))
+        progress(min(start + 1024, len(texts)), len(texts))
     (folder / "ids.json").write_text(json.dumps(ids))
+    # written last and atomically: its presence is what says "done" to a later run
+    with open(folder / "vectors.npy.tmp", "wb") as fh:
+        np.save(fh, np.concatenate(parts) if parts else np.zeros((0, encoder.dim)))
+    os.replace(folder / "vectors.npy.tmp", folder / "vectors.npy")
 
 
 def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
