@@ -49,6 +49,14 @@ class Settings(BaseSettings):
         description="Query batches encoded at once, each on its own thread (the encoder is "
         "most of a search's CPU; one at a time leaves the other core idle under load).",
     )
+    search_concurrency: int = Field(
+        3,
+        ge=1,
+        le=64,
+        description="Searches computed at once; the others wait their turn in order (on 2 "
+        "cores, three keep both busy while their threads do not fight over the Python "
+        "interpreter: 16 clients got 10% more searches/s and a p99 of 97 instead of 138 ms).",
+    )
     batch_max_size: int = Field(
         2,
         ge=1,

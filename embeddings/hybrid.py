@@ -22,6 +22,7 @@ from embeddings.encoder import Encoder, Vectors
 from embeddings.exact import ExactIndex, normalise
 from embeddings.fusion import Candidate, FusionWeights, fuse
 from embeddings.lexical import LexicalDoc, LexicalIndex
+from embeddings.rwlock import ReadWriteLock
 from embeddings.synonyms import Expansion, Glossary
 from embeddings.vector_index import VectorIndex
 
@@ -95,7 +96,10 @@ class HybridIndex:
         self.batch_size = batch_size
         self.body_max_tokens = body_max_tokens
         self._boosts = dict(lexical_boosts or {"headline": 2.0, "body": 1.0})
-        self._lock = threading.RLock()
+        # searches share it (FAISS and tantivy release the GIL, so two run on two cores);
+        # writes and the swap of a loaded index take it alone
+        self._lock = ReadWriteLock()
+        self._save_lock = threading.Lock()
         self.loaded_from_disk = False
         self.lexical = self._open_lexical()
         self.glossary = Glossary(glossary_groups, self.lexical.terms)
@@ -130,7 +134,7 @@ class HybridIndex:
 
     def versions(self) -> dict[int, int]:
         """id -> indexed version, for comparison with the source of truth."""
-        with self._lock:
+        with self._lock.read():
             return {i: int(d["version"]) for i, d in self._docs.items()}  # type: ignore[call-overload]
 
     def fingerprint(self) -> dict[str, object]:
@@ -170,7 +174,7 @@ class HybridIndex:
 
     def _apply(self, batch: Sequence[Document], heads: Vectors, bodies: Vectors) -> None:
         ids = [d.id for d in batch]
-        with self._lock:
+        with self._lock.write():
             for doc_id in ids:
                 self._forget(doc_id)
             self.headline.add(ids, heads)
@@ -206,7 +210,7 @@ class HybridIndex:
     def remove(self, ids: Iterable[int]) -> None:
         """Remove documents (absent ids are ignored)."""
         id_list = [int(i) for i in ids]
-        with self._lock:
+        with self._lock.write():
             for doc_id in id_list:
                 self._forget(doc_id)
             self.headline.remove(id_list)
@@ -219,7 +223,7 @@ class HybridIndex:
 
     def clear(self) -> None:
         """Drop every document (the on-disk lexical lane too)."""
-        with self._lock:
+        with self._lock.write():
             self._reset_memory()
             self.lexical.clear()
 
@@ -227,7 +231,7 @@ class HybridIndex:
 
     def known_values(self, name: str) -> set[str]:
         """Values of a keyword field present in the index, as spelled (for messages)."""
-        with self._lock:
+        with self._lock.read():
             return {
                 v
                 for meta in self._docs.values()
@@ -284,29 +288,23 @@ class HybridIndex:
         *,
         filters: Mapping[str, Sequence[str]] | None = None,
         weights: FusionWeights | None = None,
-        query_vector: Vectors | None = None,
+        query_vector: Vectors | Callable[[], Vectors] | None = None,
         expansion: Expansion | None = None,
     ) -> list[Candidate]:
         """Fused top-k for a query, each with the evidence of every lane.
 
-        `query_vector`, when given, must encode `dense_text(text, weights)`; `expansion`,
-        when given, must be `expand(text)`.
+        `query_vector`, when given, must encode `dense_text(text, weights)`; it may be a
+        callable that waits for an encode started before the call, which then overlaps
+        the lexical lane. `expansion`, when given, must be `expand(text)`.
         """
         w = weights or self.weights
         if expansion is None and (w.synonyms or (w.expand_dense and query_vector is None)):
             expansion = self.expand(text)
         extra = expansion.terms(w.lexical_per_group or None) if w.synonyms and expansion else []
-        qv = (
-            query_vector
-            if query_vector is not None
-            else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
-        )
-        q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
         pool = max(4 * k, 40)
         filters = {n: list(v) for n, v in (filters or {}).items() if v}
-        with self._lock:
+        with self._lock.read():
             allowed = self.allowed_ids(filters)
-            allowed_arr = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
             cands: dict[int, Candidate] = {}
 
             def cand(doc_id: int) -> Candidate:
@@ -314,12 +312,8 @@ class HybridIndex:
                     cands[doc_id] = Candidate(doc_id)
                 return cands[doc_id]
 
-            if w.headline or w.body:
-                for vindex, attr in ((self.headline, "headline"), (self.body, "body")):
-                    scores, ids = vindex.search(q, pool, allowed=allowed_arr)
-                    for s, i in zip(scores[0], ids[0], strict=True):
-                        if i >= 0:
-                            setattr(cand(int(i)), attr, float(s))
+            # the lanes that need no vector go first: a query vector handed in as a
+            # callable is being encoded meanwhile on another core
             if w.lexical:
                 lex_filters = {
                     n: [normalise(v) for v in vals] + ([ANY] if self.keyword_fields[n] else [])
@@ -338,6 +332,21 @@ class HybridIndex:
                 for doc_id, found in self.models.match(text).items():
                     if allowed is None or doc_id in allowed:
                         cand(doc_id).models = sorted(set(found))
+            if callable(query_vector):
+                query_vector = query_vector()
+            qv = (
+                query_vector
+                if query_vector is not None
+                else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
+            )
+            q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
+            if w.headline or w.body:
+                allowed_arr = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
+                for vindex, attr in ((self.headline, "headline"), (self.body, "body")):
+                    scores, ids = vindex.search(q, pool, allowed=allowed_arr)
+                    for s, i in zip(scores[0], ids[0], strict=True):
+                        if i >= 0:
+                            setattr(cand(int(i)), attr, float(s))
             self._fill_dense(cands, q, w)
         return fuse(cands.values(), w)[:k]
 
@@ -360,7 +369,8 @@ class HybridIndex:
         """Persist vectors and the manifest atomically (the lexical lane commits on write)."""
         if self.path is None:
             return
-        with self._lock:
+        # one save at a time; searches go on while the files are written
+        with self._lock.read(), self._save_lock:
             self.path.mkdir(parents=True, exist_ok=True)
             self.headline.save(self.path / "headline.faiss")
             self.body.save(self.path / "body.faiss")
@@ -406,7 +416,7 @@ class HybridIndex:
         except (OSError, ValueError, KeyError, RuntimeError, TypeError):
             self.clear()
             return False
-        with self._lock:
+        with self._lock.write():
             self.headline, self.body = headline, body
             self.codes, self.models = ExactIndex(), ExactIndex()
             self._keywords = {name: defaultdict(set) for name in self.keyword_fields}

@@ -19,6 +19,7 @@ from embeddings.batcher import MicroBatcher
 from embeddings.cache import VectorCache
 from embeddings.encoder import Encoder, Vectors, make_encoder
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
+from embeddings.slots import FairSlots
 from embeddings.synonyms import Expansion
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class ArticleIndex:
         body_max_tokens: int | None = None,
         card_cache_size: int = 20_000,
         query_cache_size: int = 2048,
+        search_concurrency: int = 3,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
@@ -115,20 +117,23 @@ class ArticleIndex:
         )
         self.cards = CardCache(card_cache_size)
         self.query_vectors = VectorCache(query_cache_size)
+        # a search waiting here holds no lock and does not compete for the interpreter
+        self.search_slots = FairSlots(search_concurrency)
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
-    def encode_query(self, text: str, expansion: Expansion | None = None) -> Vectors:
-        """The dense query vector (glossary-widened when the weights say so): remembered
-        for a recent identical text, else encoded together with concurrent queries by the
-        micro-batcher."""
+    def query_vector(self, text: str, expansion: Expansion | None = None) -> Callable[[], Vectors]:
+        """Start encoding the dense query vector (glossary-widened when the weights say
+        so) and return the wait for it: a recent identical text is remembered, others are
+        encoded together with concurrent queries by the micro-batcher."""
         dense = self.hybrid.dense_text(text, expansion=expansion)
-        vector = self.query_vectors.get(dense)
-        if vector is None:
-            vector = self.query_vectors.put(dense, self.batcher.encode_one(dense))
-        return vector
+        known = self.query_vectors.get(dense)
+        if known is not None:
+            return lambda: known
+        pending = self.batcher.submit(dense)
+        return lambda: self.query_vectors.put(dense, pending.result(timeout=30))
 
     def cards_for(self, session: Session, ids: Sequence[int]) -> dict[int, Card]:
         """The hit cards of indexed articles, from the cache or else the database (only
@@ -265,6 +270,7 @@ def index_from_settings(
         body_max_tokens=settings.body_max_tokens,
         card_cache_size=settings.hit_cache_size,
         query_cache_size=settings.query_cache_size,
+        search_concurrency=settings.search_concurrency,
     )
 
 

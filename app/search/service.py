@@ -87,21 +87,23 @@ def search_payload(
             errors=[{"field": "limit", "message": f"at most {max_limit}"}],
         )
     filters = _check_filters(index, request.filters)
-    # one glossary look-up serves the dense text, BM25 and the response
-    expansion = index.hybrid.expand(query)
-    vector = index.encode_query(query, expansion)
-    candidates = index.hybrid.search(
-        query, limit, filters=filters, query_vector=vector, expansion=expansion
-    )
-    cards = index.cards_for(session, [c.id for c in candidates])
-    query_terms = set(index.hybrid.lexical.terms(query))
-    passed = request.filters.model_dump(exclude_none=True, mode="json")
-    hits: list[dict[str, Any]] = []
-    for cand in candidates:
-        card = cards.get(cand.id)
-        if card is None:  # archived meanwhile, between index read and DB read
-            continue
-        hits.append(_hit(len(hits) + 1, card, cand, query_terms, passed))
+    with index.search_slots:
+        # one glossary look-up serves the dense text, BM25 and the response
+        expansion = index.hybrid.expand(query)
+        # encoded on another core while the index runs its lexical lane
+        vector = index.query_vector(query, expansion)
+        candidates = index.hybrid.search(
+            query, limit, filters=filters, query_vector=vector, expansion=expansion
+        )
+        cards = index.cards_for(session, [c.id for c in candidates])
+        query_terms = set(index.hybrid.lexical.terms(query))
+        passed = request.filters.model_dump(exclude_none=True, mode="json")
+        hits: list[dict[str, Any]] = []
+        for cand in candidates:
+            card = cards.get(cand.id)
+            if card is None:  # archived meanwhile, between index read and DB read
+                continue
+            hits.append(_hit(len(hits) + 1, card, cand, query_terms, passed))
     return {
         "query": query,
         "filters": request.filters.model_dump(mode="json"),

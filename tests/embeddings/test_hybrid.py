@@ -1,4 +1,7 @@
+import threading
 from pathlib import Path
+
+import numpy as np
 
 from embeddings.encoder import Encoder
 from embeddings.hybrid import Document, HybridIndex
@@ -84,3 +87,58 @@ def test_load_with_corrupt_manifest_starts_empty(encoder: Encoder, tmp_path: Pat
     assert not reopened.load()
     assert len(reopened) == 0
     assert len(reopened.lexical) == 0
+
+
+def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Encoder) -> None:
+    """A vector still being encoded (a callable) gives the same ranking, and the lexical
+    lane has run before it is asked for."""
+    index = HybridIndex(encoder, None, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    query = "the coil for knees isn't showing up"
+    vector = encoder.encode([index.dense_text(query)])
+    asked: list[bool] = []
+
+    def pending() -> np.ndarray:
+        asked.append(True)
+        return vector
+
+    direct = index.search(query, 3, query_vector=vector)
+    waited = index.search(query, 3, query_vector=pending)
+    assert asked == [True]
+    assert [(c.id, round(c.score, 5)) for c in waited] == [
+        (c.id, round(c.score, 5)) for c in direct
+    ]
+
+
+def test_search_while_documents_are_written_never_fails(encoder: Encoder) -> None:
+    """Searches run side by side; writes (add, replace, remove) interleave with them."""
+    index = HybridIndex(encoder, None, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    vector = encoder.encode(["table does not move"])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def searcher() -> None:
+        try:
+            while not stop.is_set():
+                hits = index.search(
+                    "table does not move", 3, query_vector=vector, filters={"modality": ["CT"]}
+                )
+                assert all(h.id in {2, 10, 11} for h in hits)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for n in range(10):
+        extra = Document(
+            10 + n % 2, n + 1, "Table stuck", "The CT table is stuck.", {"modality": ["CT"]}
+        )
+        index.upsert([extra])
+        if n % 3 == 2:
+            index.remove([11])
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
