@@ -191,7 +191,9 @@ class OnnxInt8Encoder:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         self.dim: int = int(config["hidden_size"])
         base = "all-MiniLM-L6-v2" if model_path is None else source.name
-        self.name: str = f"{base}:onnx-int8"
+        # the scheme is part of the name, so that a data directory moved to a CPU with the
+        # other scheme re-embeds instead of mixing two schemes' vectors (cosine ~0.99)
+        self.name: str = f"{base}:onnx-int8-{folder.name.rsplit('-onnx-', 1)[-1]}"
         self.batch_size = batch_size
 
     def _tokenizer(self, max_tokens: int) -> Any:

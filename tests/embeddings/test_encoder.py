@@ -66,4 +66,5 @@ def test_export_works_for_every_x86_scheme(encoder: Encoder, tmp_path: Path, mon
     exported = OnnxInt8Encoder(module.packaged_model_path(), cache_dir=tmp_path, threads=1)
     assert (exported.folder / exported.file_name).exists()
     assert other in exported.file_name
+    assert exported.name != encoder.name, "vectors of two schemes must not share an index"
     assert (exported.encode(TEXTS) * encoder.encode(TEXTS)).sum(axis=1).min() > 0.98
