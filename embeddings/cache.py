@@ -50,8 +50,3 @@ class VectorCache:
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
         return kept
-
-    def clear(self) -> None:
-        """Forget every vector (e.g. when the encoder changes)."""
-        with self._lock:
-            self._vectors.clear()
