@@ -16,6 +16,15 @@ KNOWN = [
 ]
 
 
+def _own_client(
+    make_client: AppFactory, seeded_template: Path, tmp_path: Path, **settings: object
+) -> TestClient:
+    """A client on its own copy of the seeded library, with these settings."""
+    data_dir = tmp_path / "own"
+    shutil.copytree(seeded_template, data_dir)
+    return make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir, **settings)
+
+
 def _search(client: TestClient, **body: object) -> dict:
     response = client.post("/search", json=body)
     assert response.status_code == 200, response.text
@@ -209,9 +218,7 @@ def test_archived_then_republished_article_comes_back_at_its_new_version(
 def test_hit_cards_can_be_switched_off(
     make_client: AppFactory, seeded_template: Path, tmp_path: Path
 ) -> None:
-    data_dir = tmp_path / "nocache"
-    shutil.copytree(seeded_template, data_dir)
-    client = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir, hit_cache_size=0)
+    client = _own_client(make_client, seeded_template, tmp_path, hit_cache_size=0)
     first = _search(client, query="HV-417")["results"]
     assert _search(client, query="HV-417")["results"] == first
     assert len(client.app.state.index.cards) == 0  # type: ignore[attr-defined]
@@ -242,9 +249,7 @@ def test_search_same_words_again_reuses_the_query_vector(
     make_client: AppFactory, seeded_template: Path, tmp_path: Path
 ) -> None:
     """Typed, then Enter, then a filter toggled: one encode, the same ranking as fresh."""
-    data_dir = tmp_path / "qcache"
-    shutil.copytree(seeded_template, data_dir)
-    client = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+    client = _own_client(make_client, seeded_template, tmp_path)
     index = client.app.state.index  # type: ignore[attr-defined]
     query = "table will not move up or down"
     first = _search(client, query=query)["results"]
@@ -259,9 +264,7 @@ def test_search_same_words_again_reuses_the_query_vector(
 def test_search_without_query_cache_encodes_every_search(
     make_client: AppFactory, seeded_template: Path, tmp_path: Path
 ) -> None:
-    data_dir = tmp_path / "noqcache"
-    shutil.copytree(seeded_template, data_dir)
-    client = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir, query_cache_size=0)
+    client = _own_client(make_client, seeded_template, tmp_path, query_cache_size=0)
     index = client.app.state.index  # type: ignore[attr-defined]
     first = _search(client, query="HV-417")["results"]
     encoded = index.batcher.items
