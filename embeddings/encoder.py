@@ -211,6 +211,13 @@ class OnnxInt8Encoder:
                 self._tokenizers[max_tokens] = tok
             return tok
 
+    def tokenize(self, text: str, *, max_tokens: int | None = None) -> tuple[list[int], list[int]]:
+        """The token ids and attention mask the model is fed for one text (for tools that
+        time the model itself)."""
+        limit = min(self.max_seq_length, max_tokens or self.max_seq_length)
+        encoded = self._tokenizer(limit).encode_batch([text])[0]
+        return list(encoded.ids), list(encoded.attention_mask)
+
     def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> Vectors:
         """Encode texts into unit vectors, in batches of similar length."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

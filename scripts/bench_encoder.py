@@ -35,14 +35,13 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     encoder = OnnxInt8Encoder(cache_dir=settings.model_cache_dir, threads=1)
-    tokenizer = encoder._tokenizer(encoder.max_seq_length)
     queries = [
         json.loads(line)["query"]
         for line in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
         if line.strip()
     ]
-    encoded = [tokenizer.encode_batch([q])[0] for q in queries]
-    tokens = float(np.mean([len(e.ids) for e in encoded]))
+    encoded = [encoder.tokenize(q) for q in queries]
+    tokens = float(np.mean([len(ids) for ids, _ in encoded]))
     results = {}
     for path in sorted((encoder.folder / "onnx").glob("*.onnx")):
         options = onnxruntime.SessionOptions()
@@ -52,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         names = {i.name for i in session.get_inputs()}
         feeds = []
-        for e in encoded:
-            ids = np.array([e.ids], dtype=np.int64)
+        for token_ids, mask in encoded:
+            ids = np.array([token_ids], dtype=np.int64)
             feed = {
                 "input_ids": ids,
-                "attention_mask": np.array([e.attention_mask], dtype=np.int64),
+                "attention_mask": np.array([mask], dtype=np.int64),
                 "token_type_ids": np.zeros_like(ids),
             }
             feeds.append({k: v for k, v in feed.items() if k in names})

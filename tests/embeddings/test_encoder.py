@@ -68,3 +68,12 @@ def test_export_works_for_every_x86_scheme(encoder: Encoder, tmp_path: Path, mon
     assert other in exported.file_name
     assert exported.name != encoder.name, "vectors of two schemes must not share an index"
     assert (exported.encode(TEXTS) * encoder.encode(TEXTS)).sum(axis=1).min() > 0.98
+
+
+def test_tokenize_text_gives_what_the_model_is_fed(encoder: Encoder) -> None:
+    assert isinstance(encoder, OnnxInt8Encoder)
+    ids, mask = encoder.tokenize("knee coil not recognised")
+    assert len(ids) == len(mask) > 2  # [CLS] ... [SEP]
+    assert set(mask) == {1}
+    long_ids, _ = encoder.tokenize(" ".join(["gantry"] * 400), max_tokens=32)
+    assert len(long_ids) == 32
