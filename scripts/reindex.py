@@ -5,14 +5,20 @@ python -m scripts.reindex
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from app.search.index import tqdm_progress
 from scripts.context import open_context
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Full rebuild with a progress bar; prints articles per second."""
+    # parsed even without options, so that --help explains instead of rebuilding
+    argparse.ArgumentParser(
+        description="Rebuild the search index of DATA_DIR / DATABASE_URL from the database: "
+        "drop it and embed every published article again."
+    ).parse_args(argv)
     with open_context(sync=False) as ctx:
         progress, close = tqdm_progress("reindexing")
         started = time.perf_counter()
