@@ -114,13 +114,13 @@ def quantization_config() -> str:
     return "avx512_vnni" if "avx512_vnni" in flags else "avx2"
 
 
-def export_onnx_int8(source: Path, cache_dir: Path) -> tuple[Path, str]:
-    """Export the model to ONNX and quantize it to int8 (dynamic), once, under cache_dir.
+def export_onnx_int8(source: Path, cache_dir: Path, config: str) -> tuple[Path, str]:
+    """Export the model to ONNX and quantize it to int8 (dynamic) with the `config` scheme
+    (see `quantization_config`), once, under cache_dir.
 
     The export writes into the model folder, so the (read-only, packaged) model is copied
     first; the finished folder appears atomically, so a crash never leaves half a model.
     """
-    config = quantization_config()
     # one folder per scheme: a data directory moved to another CPU exports again instead
     # of finding a folder without its file
     target = cache_dir / f"{source.parent.name}-{source.name}-onnx-{config}"
@@ -172,7 +172,8 @@ class OnnxInt8Encoder:
 
         onnxruntime.disable_telemetry_events()
         source = Path(model_path) if model_path else packaged_model_path()
-        folder, file_name = export_onnx_int8(source, cache_dir)
+        self.scheme = quantization_config()
+        folder, file_name = export_onnx_int8(source, cache_dir, self.scheme)
         self.folder, self.file_name = folder, file_name
         self._pooling, self._normalize = _pipeline(folder)
         self.max_seq_length = _max_seq_length(folder)
@@ -193,11 +194,12 @@ class OnnxInt8Encoder:
         base = "all-MiniLM-L6-v2" if model_path is None else source.name
         # the scheme is part of the name, so that a data directory moved to a CPU with the
         # other scheme re-embeds instead of mixing two schemes' vectors (cosine ~0.99)
-        self.name: str = f"{base}:onnx-int8-{folder.name.rsplit('-onnx-', 1)[-1]}"
+        self.name: str = f"{base}:onnx-int8-{self.scheme}"
         self.batch_size = batch_size
 
-    def _tokenizer(self, max_tokens: int) -> Any:
+    def _tokenizer(self, max_tokens: int | None) -> Any:
         # one configured tokenizer per length limit, so no call changes shared settings
+        max_tokens = min(self.max_seq_length, max_tokens or self.max_seq_length)
         with self._tokenizers_lock:
             tok = self._tokenizers.get(max_tokens)
             if tok is None:
@@ -214,8 +216,7 @@ class OnnxInt8Encoder:
     def tokenize(self, text: str, *, max_tokens: int | None = None) -> tuple[list[int], list[int]]:
         """The token ids and attention mask the model is fed for one text (for tools that
         time the model itself)."""
-        limit = min(self.max_seq_length, max_tokens or self.max_seq_length)
-        encoded = self._tokenizer(limit).encode_batch([text])[0]
+        encoded = self._tokenizer(max_tokens).encode_batch([text])[0]
         return list(encoded.ids), list(encoded.attention_mask)
 
     def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> Vectors:
@@ -223,8 +224,7 @@ class OnnxInt8Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        limit = min(self.max_seq_length, max_tokens or self.max_seq_length)
-        tokenizer = self._tokenizer(limit)
+        tokenizer = self._tokenizer(max_tokens)
         # exactly sentence-transformers' order: similar lengths pad less, and int8
         # activations are scaled per batch, so the same batches give the same vectors
         order = np.argsort([-len(t) for t in texts])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from app.config import Settings
-from embeddings.encoder import OnnxInt8Encoder, quantization_config
+from embeddings.encoder import OnnxInt8Encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "encoder",
-                "scheme": quantization_config(),
+                "scheme": encoder.scheme,
                 "queries": len(queries),
                 "mean_tokens": round(tokens, 1),
                 "ms_per_query": results,
