@@ -53,9 +53,9 @@ class Settings(BaseSettings):
         3,
         ge=1,
         le=64,
-        description="Searches computed at once; the others wait their turn in order (on 2 "
-        "cores, three keep both busy while their threads do not fight over the Python "
-        "interpreter: 16 clients got 10% more searches/s and a p99 of 97 instead of 138 ms).",
+        description="Threads that compute searches (API, call screen, console); the other "
+        "searches wait their turn in order (on 2 cores, three keep both busy while their "
+        "threads do not fight over the Python interpreter).",
     )
     batch_max_size: int = Field(
         2,

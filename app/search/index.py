@@ -19,7 +19,7 @@ from embeddings.batcher import MicroBatcher
 from embeddings.cache import VectorCache
 from embeddings.encoder import Encoder, Vectors, make_encoder
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
-from embeddings.slots import FairSlots
+from embeddings.pool import WorkPool
 from embeddings.synonyms import Expansion
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,9 @@ class ArticleIndex:
         )
         self.cards = CardCache(card_cache_size)
         self.query_vectors = VectorCache(query_cache_size)
-        # a search waiting here holds no lock and does not compete for the interpreter
-        self.search_slots = FairSlots(search_concurrency)
+        # searches compute on these threads only: a search waiting its turn holds no
+        # lock and does not compete for the interpreter
+        self.searches = WorkPool(search_concurrency, name="search")
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None
@@ -197,6 +198,7 @@ class ArticleIndex:
                 self._timer = None
         if pending:
             self.hybrid.save()
+        self.searches.close()
         self.batcher.close()
         self.hybrid.close()
 

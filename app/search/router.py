@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from app.audit.middleware import read_only
 from app.auth.permissions import P
@@ -19,27 +19,25 @@ router = APIRouter(tags=["search"])
 
 @router.post("/search", summary="Ranked fixes for a symptom", response_model=SearchResponse)
 @read_only  # a search changes nothing: not audited, like any read
-def search(
+async def search(
     request: SearchRequest,
     sessions: Sessions,
     index: SearchIndex,
     settings: SettingsDep,
     _: Annotated[Principal, permit(P.SEARCH)],
-) -> JSONResponse:
+) -> Response:
     """Hybrid search over published articles: meaning (dense vectors), keywords (BM25)
     and exact error codes / model numbers ("HV-417" = "hv417" = "HV 417"). A query that
     contains a known error code ranks that article first. Filters are hard filters; an
     unknown filter value gets 422 with the valid values."""
-    # a session that no query uses costs nothing: hits mostly come from the card cache
-    with sessions() as session:
-        payload = service.search_payload(
-            session=session,
-            index=index,
-            request=request,
-            limits=service.SearchLimits.of(settings),
-        )
+    body = await service.search_json(
+        sessions=sessions,
+        index=index,
+        request=request,
+        limits=service.SearchLimits.of(settings),
+    )
     # already in the response model's JSON form (tested): no second validation pass
-    return JSONResponse(payload)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/search/index", summary="Search index status")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.errors import InvalidInput
@@ -67,7 +69,8 @@ def search_payload(
     limits: SearchLimits,
 ) -> dict[str, Any]:
     """Ranked published fixes for a query, hard-filtered, as the JSON a SearchResponse
-    serialises to (built from prepared hit cards, not validated again)."""
+    serialises to (built from prepared hit cards, not validated again). The search
+    itself runs in its turn on the index's search threads."""
     started = time.perf_counter()
     query = request.query.strip()
     if not query:
@@ -87,33 +90,68 @@ def search_payload(
             errors=[{"field": "limit", "message": f"at most {max_limit}"}],
         )
     filters = _check_filters(index, request.filters)
-    with index.search_slots:
-        # one glossary look-up serves the dense text, BM25 and the response
-        expansion = index.hybrid.expand(query)
-        # encoded on another core while the index runs its lexical lane
-        vector = index.query_vector(query, expansion)
-        candidates = index.hybrid.search(
-            query, limit, filters=filters, query_vector=vector, expansion=expansion
-        )
-        cards = index.cards_for(session, [c.id for c in candidates])
-        query_terms = set(index.hybrid.lexical.terms(query))
-        passed = request.filters.model_dump(exclude_none=True, mode="json")
-        hits: list[dict[str, Any]] = []
-        for cand in candidates:
-            card = cards.get(cand.id)
-            if card is None:  # archived meanwhile, between index read and DB read
-                continue
-            hits.append(_hit(len(hits) + 1, card, cand, query_terms, passed))
+    passed = request.filters.model_dump(exclude_none=True, mode="json")
+    hits = index.searches.run(_hits, session, index, query, limit, filters, passed)
     return {
         "query": query,
         "filters": request.filters.model_dump(mode="json"),
-        "expanded_with": index.hybrid.expansions(query, expansion)
-        if index.hybrid.weights.synonyms
-        else [],
-        "total": len(hits),
+        "expanded_with": hits.expanded_with,
+        "total": len(hits.results),
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
-        "results": hits,
+        "results": hits.results,
     }
+
+
+async def search_json(
+    *,
+    sessions: sessionmaker[Session],
+    index: ArticleIndex,
+    request: SearchRequest,
+    limits: SearchLimits,
+) -> bytes:
+    """`search_payload` as JSON bytes, computed and serialised on the search threads
+    (in a session of its own), for a route that awaits it on the event loop."""
+
+    def run() -> bytes:
+        # a session that no query uses costs nothing: hits mostly come from the card cache
+        with sessions() as session:
+            payload = search_payload(session=session, index=index, request=request, limits=limits)
+        return orjson.dumps(payload)
+
+    return await asyncio.wrap_future(index.searches.submit(run))
+
+
+@dataclass(frozen=True)
+class _Hits:
+    results: list[dict[str, Any]]
+    expanded_with: list[str]
+
+
+def _hits(
+    session: Session,
+    index: ArticleIndex,
+    query: str,
+    limit: int,
+    filters: dict[str, list[str]],
+    passed: dict[str, Any],
+) -> _Hits:
+    # one glossary look-up serves the dense text, BM25 and the response
+    expansion = index.hybrid.expand(query)
+    # encoded on another core while the index runs its lexical lane
+    vector = index.query_vector(query, expansion)
+    candidates = index.hybrid.search(
+        query, limit, filters=filters, query_vector=vector, expansion=expansion
+    )
+    cards = index.cards_for(session, [c.id for c in candidates])
+    query_terms = set(index.hybrid.lexical.terms(query))
+    results: list[dict[str, Any]] = []
+    for cand in candidates:
+        card = cards.get(cand.id)
+        if card is None:  # archived meanwhile, between index read and DB read
+            continue
+        results.append(_hit(len(results) + 1, card, cand, query_terms, passed))
+    expanded = index.hybrid.expansions(query, expansion) if index.hybrid.weights.synonyms else []
+    return _Hits(results, expanded)
 
 
 def search(

@@ -1,0 +1,78 @@
+import threading
+
+import pytest
+
+from embeddings.pool import WorkPool
+
+
+def test_run_jobs_beyond_size_wait_and_are_served_in_arrival_order() -> None:
+    pool = WorkPool(1)
+    gate = threading.Event()
+    started = threading.Event()
+
+    def blocker() -> None:
+        started.set()
+        assert gate.wait(timeout=5)
+
+    first = pool.submit(blocker)
+    assert started.wait(timeout=5)
+    served: list[int] = []
+    later = [pool.submit(served.append, n) for n in range(5)]
+    assert served == [], "nothing ran past a full pool"
+    gate.set()
+    first.result(timeout=5)
+    for job in later:
+        job.result(timeout=5)
+    assert served == [0, 1, 2, 3, 4]
+    pool.close()
+
+
+def test_run_jobs_up_to_size_at_once() -> None:
+    pool = WorkPool(3)
+    inside = threading.Barrier(3, timeout=5)
+    jobs = [pool.submit(inside.wait) for _ in range(3)]
+    for job in jobs:
+        job.result(timeout=5)
+    assert not inside.broken
+    pool.close()
+
+
+def test_run_job_from_a_pool_thread_runs_inline_without_deadlock() -> None:
+    pool = WorkPool(1)
+
+    def outer() -> tuple[bool, str]:
+        # with one thread, a nested job that queued would wait for itself forever
+        name = pool.run(lambda: threading.current_thread().name)
+        return pool.inside(), name
+
+    inside, inner_thread = pool.submit(outer).result(timeout=5)
+    assert inside
+    assert inner_thread.startswith("pool")
+    assert not pool.inside()
+    pool.close()
+
+
+def test_run_job_error_reaches_the_caller() -> None:
+    pool = WorkPool(2)
+
+    def fail() -> None:
+        raise ValueError("bad query")
+
+    with pytest.raises(ValueError, match="bad query"):
+        pool.run(fail)
+    nested = pool.submit(lambda: pool.submit(fail).exception())
+    assert isinstance(nested.result(timeout=5), ValueError)
+    pool.close()
+
+
+def test_submit_after_close_is_refused() -> None:
+    pool = WorkPool(1)
+    assert pool.run(lambda: 41 + 1) == 42
+    pool.close()
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+
+
+def test_create_pool_without_threads_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        WorkPool(0)
