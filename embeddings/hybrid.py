@@ -102,7 +102,7 @@ class HybridIndex:
         self._save_lock = threading.Lock()
         self.loaded_from_disk = False
         self.lexical = self._open_lexical()
-        self.glossary = Glossary(glossary_groups, self.lexical.terms)
+        self.glossary = Glossary(glossary_groups, self.lexical.query_terms)
         self._reset_memory()
 
     # -- state ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import threading
@@ -67,6 +68,9 @@ class LexicalIndex:
             self._index = tantivy.Index(self._schema)
         self._index.register_tokenizer(ANALYZER, _analyzer())
         self._analyze = _analyzer()
+        # queries and glossary phrases come back again and again, and each search needs
+        # the query's terms three times (glossary, BM25, the response's keywords)
+        self._remembered = functools.lru_cache(maxsize=4096)(self._terms_tuple)
         self._writer: tantivy.IndexWriter | None = self._index.writer(
             heap_size=50_000_000, num_threads=1
         )
@@ -89,6 +93,13 @@ class LexicalIndex:
     def terms(self, text: str) -> list[str]:
         """The analysed terms (lowercased, stop words removed, stemmed) of a text."""
         return [t for t in self._analyze.analyze(text) if t]
+
+    def _terms_tuple(self, text: str) -> tuple[str, ...]:
+        return tuple(self.terms(text))
+
+    def query_terms(self, text: str) -> tuple[str, ...]:
+        """`terms` of a short text (a query, a glossary phrase), remembered."""
+        return self._remembered(text)
 
     def __len__(self) -> int:
         return int(self._index.searcher().num_docs)
@@ -152,9 +163,9 @@ class LexicalIndex:
         Within a filter field any listed value matches; across fields all must match.
         `extra` texts (e.g. synonyms) count with `extra_boost` of a query term's weight.
         """
-        weighted = dict.fromkeys(self.terms(text), 1.0)
+        weighted = dict.fromkeys(self.query_terms(text), 1.0)
         for phrase in extra:
-            for term in self.terms(phrase):
+            for term in self.query_terms(phrase):
                 weighted.setdefault(term, extra_boost)
         if not weighted:
             return []
@@ -176,12 +187,14 @@ class LexicalIndex:
                 musts.append((tantivy.Occur.Must, tantivy.Query.boolean_query(alts)))
             query = tantivy.Query.boolean_query(musts)
         searcher = self._index.searcher()
-        result = searcher.search(query, limit=k, count=False)
-        out: list[tuple[int, float]] = []
-        for score, address in result.hits:
-            doc = searcher.doc(address)
-            out.append((int(doc[_ID][0]), float(score)))
-        return out
+        hits = searcher.search(query, limit=k, count=False).hits
+        # the ids from their column in one call, not a stored document per hit
+        ids = searcher.fast_field_values(_ID, [address for _, address in hits])
+        return [
+            (int(i), float(score))
+            for i, (score, _) in zip(ids, hits, strict=True)
+            if i is not None  # every segment has the column: the id field is fast
+        ]
 
     def ids(self) -> set[int]:
         """Every id in the index (for consistency checks)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-Analyzer = Callable[[str], list[str]]
+Analyzer = Callable[[str], Sequence[str]]
 
 
 class GlossaryError(ValueError):

@@ -143,7 +143,7 @@ def _hits(
         query, limit, filters=filters, query_vector=vector, expansion=expansion
     )
     cards = index.cards_for(session, [c.id for c in candidates])
-    query_terms = set(index.hybrid.lexical.terms(query))
+    query_terms = set(index.hybrid.lexical.query_terms(query))
     results: list[dict[str, Any]] = []
     for cand in candidates:
         card = cards.get(cand.id)
