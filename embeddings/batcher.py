@@ -11,6 +11,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from embeddings.encoder import Vectors
+from embeddings.threads import name_os_thread
 
 EncodeFn = Callable[[Sequence[str]], Vectors]
 
@@ -43,7 +44,7 @@ class MicroBatcher:
         self.max_wait = max_wait_ms / 1000
         self._queue: queue.Queue[tuple[str, Future[np.ndarray]] | None] = queue.Queue()
         self._threads = [
-            threading.Thread(target=self._run, name=f"encoder-batcher-{n}", daemon=True)
+            threading.Thread(target=self._run, name=f"encoder_{n}", daemon=True)
             for n in range(workers)
         ]
         self._closed = False
@@ -75,6 +76,7 @@ class MicroBatcher:
                 thread.join(timeout=10)
 
     def _run(self) -> None:
+        name_os_thread()
         while True:
             first = self._queue.get()
             if first is None:

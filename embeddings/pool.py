@@ -7,6 +7,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from embeddings.threads import name_os_thread
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -33,6 +35,7 @@ class WorkPool:
 
     def _mark(self) -> None:
         self._local.inside = True
+        name_os_thread()  # "<name>_<n>", as the executor names its threads
 
     def inside(self) -> bool:
         """Whether the calling thread is one of the pool's."""

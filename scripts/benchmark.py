@@ -11,7 +11,8 @@ start-up time from the persisted index; RSS. The baseline (scripts/baseline_app.
 torch encode per request + exact FAISS scan behind one route) is measured in the same
 run on the same articles, and our figures are printed as ratios against it. The load
 comes from scripts/loadgen.py on the same machine (its CPU per search is printed beside
-the server's). Prints a table and one JSON line.
+the server's, and the server's per role of its threads: event loop, search threads,
+encoder). Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -195,6 +196,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far per role of a server's threads: the event loop (the main
+    thread), the search threads, the encoder, others (named by the app, see
+    embeddings/threads.py; unnamed ones keep the executable's name)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        role = "event_loop" if task.name == str(pid) else re.sub(r"_\d+$", "", comm)
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[role] = out.get(role, 0.0) + seconds
+    return out
+
+
 def pct(values: list[float], p: float) -> float:
     """Percentile (nearest rank) in milliseconds of seconds values."""
     ordered = sorted(values)
@@ -359,11 +377,15 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     try:
         http_single(url, headers, queries, 20, args.client)  # warm-up
         single = http_single(url, headers, queries, args.requests, args.client)
-        server_cpu = cpu_seconds(proc.pid)
+        server_cpu, by_thread = cpu_seconds(proc.pid), thread_cpu(proc.pid)
         throughput, conc, client_cpu = http_concurrent(
             url, headers, queries, args.clients, args.seconds, args.client
         )
         server_cpu = cpu_seconds(proc.pid) - server_cpu
+        by_thread = {
+            role: seconds - by_thread.get(role, 0.0)
+            for role, seconds in thread_cpu(proc.pid).items()
+        }
         rss = rss_mb(proc.pid)
         w2s = write_to_searchable(url, headers)
     finally:
@@ -398,6 +420,12 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "p99_ms": round(pct(conc, 99), 2),
             # CPU per search: the server's, and the load generator's on the same cores
             "server_cpu_ms": round(1000 * server_cpu / len(conc), 2),
+            # the same per role of the server's threads (where a search's time goes)
+            "server_cpu_ms_by_thread": {
+                role: round(1000 * seconds / len(conc), 2)
+                for role, seconds in sorted(by_thread.items(), key=lambda kv: -kv[1])
+                if seconds > 0
+            },
             "client_cpu_ms": round(client_cpu, 2),
             "client": args.client,
         },
@@ -484,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{conc['server_cpu_ms']} ms, load generator ({conc['client']}) "
             f"{conc['client_cpu_ms']} ms"
         )
+        roles = ", ".join(f"{k} {v}" for k, v in conc["server_cpu_ms_by_thread"].items())
+        print(f"{'':>7} server CPU per search by thread (ms): {roles}")
     print(json.dumps({"benchmark": "search", "results": results}))
     return 0
 

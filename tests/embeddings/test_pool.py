@@ -1,4 +1,5 @@
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,15 @@ def test_submit_after_close_is_refused() -> None:
 def test_create_pool_without_threads_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         WorkPool(0)
+
+
+def test_pool_threads_carry_their_name_to_the_os() -> None:
+    pool = WorkPool(1, name="search")
+
+    def os_name() -> str:
+        return Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+
+    if not Path("/proc/self/task").exists():
+        pytest.skip("no /proc on this system")
+    assert pool.run(os_name) == "search_0"
+    pool.close()
