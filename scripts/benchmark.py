@@ -424,7 +424,7 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "server_cpu_ms_by_thread": {
                 role: round(1000 * seconds / len(conc), 2)
                 for role, seconds in sorted(by_thread.items(), key=lambda kv: -kv[1])
-                if seconds > 0
+                if 1000 * seconds / len(conc) >= 0.005  # idle threads left out
             },
             "client_cpu_ms": round(client_cpu, 2),
             "client": args.client,
