@@ -2,6 +2,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from embeddings.encoder import Encoder
 from embeddings.hybrid import Document, HybridIndex
@@ -87,6 +88,35 @@ def test_load_with_corrupt_manifest_starts_empty(encoder: Encoder, tmp_path: Pat
     assert not reopened.load()
     assert len(reopened) == 0
     assert len(reopened.lexical) == 0
+
+
+def test_load_restores_filters_and_exact_codes(encoder: Encoder, tmp_path: Path) -> None:
+    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    index.save()
+    index.close()
+    reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    assert reopened.load()
+    hits = reopened.search("error rfc 452 on the table", 3)
+    assert hits[0].id == 1
+    assert hits[0].codes == ["RFC-452"]
+    filtered = reopened.search("coil not recognised", 3, filters={"modality": ["CT"]})
+    assert [h.id for h in filtered] == [2]
+    wildcard = reopened.search("table", 3, filters={"manufacturer": ["Helix"]})
+    assert {h.id for h in wildcard} == {2, 3}
+
+
+def test_load_with_manifest_missing_a_field_starts_empty(encoder: Encoder, tmp_path: Path) -> None:
+    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    index.save()
+    index.close()
+    manifest = orjson.loads((tmp_path / "manifest.json").read_bytes())
+    del manifest["docs"]["2"]["codes"]  # e.g. written by an older version
+    (tmp_path / "manifest.json").write_bytes(orjson.dumps(manifest))
+    reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    assert not reopened.load()  # rebuilt from the database, not a crash at start-up
+    assert len(reopened) == 0
 
 
 def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Encoder) -> None:
