@@ -35,6 +35,14 @@ DOCS = [
 ]
 
 
+def _save_docs(encoder: Encoder, path: Path) -> None:
+    """DOCS indexed, saved to `path` and closed, as a previous run leaves them."""
+    index = HybridIndex(encoder, path, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    index.save()
+    index.close()
+
+
 def test_search_ranks_semantic_match_first(encoder: Encoder) -> None:
     index = HybridIndex(encoder, None, keyword_fields=FIELDS)
     index.upsert(DOCS)
@@ -59,10 +67,7 @@ def test_search_wildcard_field_matches_documents_without_value(
 
 
 def test_sync_after_reload_reembeds_only_changes(encoder: Encoder, tmp_path: Path) -> None:
-    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
-    index.upsert(DOCS)
-    index.save()
-    index.close()
+    _save_docs(encoder, tmp_path)
     reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     assert reopened.load()
     by_id = {d.id: d for d in DOCS}
@@ -79,10 +84,7 @@ def test_sync_after_reload_reembeds_only_changes(encoder: Encoder, tmp_path: Pat
 
 
 def test_load_with_corrupt_manifest_starts_empty(encoder: Encoder, tmp_path: Path) -> None:
-    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
-    index.upsert(DOCS)
-    index.save()
-    index.close()
+    _save_docs(encoder, tmp_path)
     (tmp_path / "manifest.json").write_text("{not json")
     reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     assert not reopened.load()
@@ -91,10 +93,7 @@ def test_load_with_corrupt_manifest_starts_empty(encoder: Encoder, tmp_path: Pat
 
 
 def test_load_restores_filters_and_exact_codes(encoder: Encoder, tmp_path: Path) -> None:
-    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
-    index.upsert(DOCS)
-    index.save()
-    index.close()
+    _save_docs(encoder, tmp_path)
     reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     assert reopened.load()
     hits = reopened.search("error rfc 452 on the table", 3)
@@ -107,10 +106,7 @@ def test_load_restores_filters_and_exact_codes(encoder: Encoder, tmp_path: Path)
 
 
 def test_load_with_manifest_missing_a_field_starts_empty(encoder: Encoder, tmp_path: Path) -> None:
-    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
-    index.upsert(DOCS)
-    index.save()
-    index.close()
+    _save_docs(encoder, tmp_path)
     manifest = orjson.loads((tmp_path / "manifest.json").read_bytes())
     del manifest["docs"]["2"]["codes"]  # e.g. written by an older version
     (tmp_path / "manifest.json").write_bytes(orjson.dumps(manifest))
