@@ -401,7 +401,7 @@ class HybridIndex:
         dim = self.encoder.dim
         # FAISS reads its files without holding the interpreter lock: both vector lanes
         # load on other threads while this one parses the manifest and builds the lookups
-        # (0.2 s of the start-up at 100k articles)
+        # (about 0.1 s of the start-up at 100k articles)
         with ThreadPoolExecutor(2, thread_name_prefix="index-load") as loader:
             lanes = [
                 loader.submit(VectorIndex.load, self.path / f"{name}.faiss", dim)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import sys
 import threading
 
@@ -18,7 +18,12 @@ def name_os_thread(name: str | None = None) -> None:
         return
     label = (name or threading.current_thread().name).encode()[:15]
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(label), 0, 0, 0)
-    except (OSError, AttributeError):  # no libc to ask: the name is only a convenience
+        _process_symbols().prctl(_PR_SET_NAME, ctypes.c_char_p(label), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl to call: the name is only a convenience
         return
+
+
+@functools.cache
+def _process_symbols() -> ctypes.CDLL:
+    # the C library is already loaded into the process: no search for it on disk
+    return ctypes.CDLL(None, use_errno=True)
