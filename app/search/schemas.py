@@ -84,7 +84,10 @@ class SearchResponse(BaseModel):
         description="Equivalent terms from the glossary that the query was widened with."
     )
     total: int
-    took_ms: float
+    took_ms: float = Field(
+        description="Milliseconds the search took on its search thread (a search waiting "
+        "for a free one under load does not count the wait)."
+    )
     results: list[SearchHit]
 
 
