@@ -54,9 +54,7 @@ class WorkPool:
 
     def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a job in its turn and wait for its result (blocking the calling thread)."""
-        if self.inside():
-            return fn(*args, **kwargs)
-        return self._executor.submit(fn, *args, **kwargs).result()
+        return self.submit(fn, *args, **kwargs).result()
 
     def close(self) -> None:
         """Finish the queued jobs and stop the threads; later submits raise RuntimeError."""
