@@ -14,3 +14,36 @@ def test_migrations_match_the_models(database_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_migrate_head_revision_matches_the_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from app.db import HEAD_REVISION, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+def test_migrate_database_behind_head_is_upgraded(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from app.db import HEAD_REVISION, MIGRATIONS, current_revision
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    assert current_revision(engine) == "0005"
+    assert "reported_as" not in {c["name"] for c in inspect(engine).get_columns("articles")}
+    migrate(engine)
+    assert current_revision(engine) == HEAD_REVISION
+    assert "reported_as" in {c["name"] for c in inspect(engine).get_columns("articles")}
+    engine.dispose()

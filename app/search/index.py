@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +19,7 @@ from embeddings.cache import VectorCache
 from embeddings.encoder import Encoder, Vectors, make_encoder
 from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
 from embeddings.pool import WorkPool
-from embeddings.synonyms import Expansion
+from embeddings.synonyms import Expansion, read_groups
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +32,7 @@ def read_glossary(path: Path) -> list[list[str]]:
     if not path.exists():
         log.warning("glossary %s not found: queries are not widened with synonyms", path)
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    if not isinstance(data, list) or not all(
-        isinstance(g, list) and all(isinstance(t, str) for t in g) for g in data
-    ):
-        raise ValueError(f"{path}: expected a YAML list of lists of terms")
-    return data
+    return read_groups(path)
 
 
 def headline_text(article: Article) -> str:

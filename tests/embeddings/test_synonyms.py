@@ -1,5 +1,9 @@
+from pathlib import Path
+
+import pytest
+
 from embeddings.lexical import LexicalIndex
-from embeddings.synonyms import Glossary
+from embeddings.synonyms import Glossary, GlossaryError, read_groups
 
 GROUPS = [
     ["chiller", "cooling unit", "refrigeration plant"],
@@ -39,3 +43,25 @@ def test_lexical_search_finds_document_through_a_synonym() -> None:
     assert index.search(query, 5) == []
     hits = index.search(query, 5, extra=g.expand(query), extra_boost=0.3)
     assert [h[0] for h in hits] == [1]
+
+
+def test_read_groups_returns_the_files_groups(tmp_path: Path) -> None:
+    path = tmp_path / "glossary.yaml"
+    path.write_text("- [tube arcing, spit]\n- [gantry, ring]\n", encoding="utf-8")
+    assert read_groups(path) == [["tube arcing", "spit"], ["gantry", "ring"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        ("- [a, b]\n- just a term\n", "entry 2 must be a list of strings"),
+        ("groups: [a, b]\n", "expected a list of groups"),
+        ("- [a, b\n", "not valid YAML"),
+    ],
+)
+def test_read_groups_malformed_file_names_the_fault(tmp_path: Path, text: str, fault: str) -> None:
+    path = tmp_path / "glossary.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(GlossaryError, match=fault) as caught:
+        read_groups(path)
+    assert str(path) in str(caught.value)
