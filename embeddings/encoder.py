@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -182,10 +183,18 @@ class OnnxInt8Encoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self._session = onnxruntime.InferenceSession(
-            str(folder / file_name), options, providers=["CPUExecutionProvider"]
-        )
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        # onnxruntime builds the session without the interpreter lock: it is built on a
+        # thread of its own while the caller goes on (the service reads its index, ~0.1 s
+        # of start-up); the first encode waits for it
+        self._opened: Future[tuple[Any, set[str]]] = Future()
+        threading.Thread(
+            target=self._open,
+            args=(onnxruntime, str(folder / file_name), options),
+            name="encoder-open",
+            # not a daemon: an interpreter exiting while onnxruntime builds the session
+            # aborts the process
+            daemon=False,
+        ).start()
         self._tokenizer_file = folder / "tokenizer.json"
         self._tokenizers: dict[int, Any] = {}
         self._tokenizers_lock = threading.Lock()
@@ -196,6 +205,19 @@ class OnnxInt8Encoder:
         # other scheme re-embeds instead of mixing two schemes' vectors (cosine ~0.99)
         self.name: str = f"{base}:onnx-int8-{self.scheme}"
         self.batch_size = batch_size
+
+    def _open(self, onnxruntime: Any, path: str, options: Any) -> None:
+        try:
+            session = onnxruntime.InferenceSession(
+                path, options, providers=["CPUExecutionProvider"]
+            )
+            self._opened.set_result((session, {i.name for i in session.get_inputs()}))
+        except BaseException as exc:  # raised again by the first encode
+            self._opened.set_exception(exc)
+            return
+        # the first search would otherwise read the tokenizer (~20 ms) and pay the
+        # session's first run
+        self.encode(["warm-up"])
 
     def _tokenizer(self, max_tokens: int | None) -> Any:
         # one configured tokenizer per length limit, so no call changes shared settings
@@ -234,13 +256,14 @@ class OnnxInt8Encoder:
         return out
 
     def _run(self, tokenizer: Any, texts: list[str]) -> Vectors:
+        session, inputs = self._opened.result()
         encoded = tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
+        if "token_type_ids" in inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        tokens = self._session.run(None, feeds)[0]
+        tokens = session.run(None, feeds)[0]
         if self._pooling == "cls":
             vectors = tokens[:, 0]
         else:

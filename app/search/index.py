@@ -202,6 +202,9 @@ class ArticleIndex:
         """Load the persisted index and repair whatever differs from the database."""
         reused = self.hybrid.load()
         report = self.sync(factory, progress=progress)
+        # ready means the encoder answers too (it may still be opening on its own thread),
+        # and a model that cannot run stops the start-up here, not the first search
+        self.hybrid.encoder.encode(["ready"])
         log.info(
             "search index: %s, %d documents (+%d ~%d -%d)",
             "reused from disk" if reused else "built",

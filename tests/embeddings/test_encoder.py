@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from embeddings.encoder import Encoder, OnnxInt8Encoder, make_encoder
 
@@ -77,3 +78,20 @@ def test_tokenize_text_gives_what_the_model_is_fed(encoder: Encoder) -> None:
     assert set(mask) == {1}
     long_ids, _ = encoder.tokenize(" ".join(["gantry"] * 400), max_tokens=32)
     assert len(long_ids) == 32
+
+
+def test_encode_unreadable_model_raises_instead_of_hanging(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    """The session opens on a thread of its own; a model it cannot open must fail the
+    first encode (the service's start-up), not leave it waiting."""
+    import shutil
+
+    assert isinstance(encoder, OnnxInt8Encoder)
+    cache = tmp_path / "models"
+    shutil.copytree(encoder.folder, cache / encoder.folder.name)
+    (cache / encoder.folder.name / encoder.file_name).write_bytes(b"not an onnx model")
+    broken = OnnxInt8Encoder(cache_dir=cache, threads=1)
+    assert broken.folder == cache / encoder.folder.name
+    with pytest.raises(Exception, match=r"Protobuf parsing failed"):
+        broken.encode(["tube arcing"])
