@@ -148,13 +148,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, float]:
-    """Start uvicorn on a free loopback port; returns (process, url, seconds to ready)."""
+def serve(
+    app: str, env: dict[str, str], *, tree: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Start uvicorn on a free loopback port; returns (process, url, seconds to ready).
+
+    `tree`: another checkout to serve, with its own `.venv` (default: this one)."""
     port = _free_port()
+    python = str(tree / ".venv" / "bin" / "python") if tree else sys.executable
     started = time.perf_counter()
     proc = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "uvicorn",
             app,
@@ -166,6 +171,7 @@ def serve(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, 
             "warning",
         ],
         env={**os.environ, **env},
+        cwd=tree,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = started + 600
@@ -180,6 +186,20 @@ def serve(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, 
         time.sleep(0.02)
     proc.kill()
     raise SystemExit(f"{app} did not start")
+
+
+def server_env(folder: Path) -> dict[str, str]:
+    """The service's settings for a benchmark folder (other settings: the caller's
+    environment, e.g. BODY_MAX_TOKENS)."""
+    return {
+        "DATA_DIR": str(folder),
+        "DATABASE_URL": "",
+        "WEBHOOK_WORKER": "false",
+        "HF_HUB_OFFLINE": "1",
+        "ORT_DISABLE_TELEMETRY": "1",
+        # the queries are cycled: every search must pay for its encode, as a new one would
+        "QUERY_CACHE_SIZE": "0",
+    }
 
 
 def rss_mb(pid: int) -> float:
@@ -368,16 +388,7 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         for x in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
         if x
     ]
-    env = {
-        "DATA_DIR": str(folder),
-        "DATABASE_URL": "",
-        "WEBHOOK_WORKER": "false",
-        "HF_HUB_OFFLINE": "1",
-        "ORT_DISABLE_TELEMETRY": "1",
-        # the queries are cycled: every search must pay for its encode, as a new one would
-        "QUERY_CACHE_SIZE": "0",
-    }
-    proc, url, startup = serve("app.main:app", env)
+    proc, url, startup = serve("app.main:app", server_env(folder))
     try:
         http_single(url, headers, queries, 20, args.client)  # warm-up
         single = http_single(url, headers, queries, args.requests, args.client)

@@ -1,0 +1,63 @@
+"""Start-up time from a persisted index: this checkout against others, alternating.
+
+    python -m scripts.bench_startup DATA_DIR [--runs 5] [--tree PATH ...]
+
+Starts the service (uvicorn, as `scripts.benchmark` does) on DATA_DIR `--runs` times
+for each checkout, in turn, and times each from the process's start to `/health`
+answering. DATA_DIR is a folder the service already indexed, e.g. a benchmark folder
+kept with `--keep` (`ours-100000`; give the settings it was built with, such as
+BODY_MAX_TOKENS, in the environment, or the service rebuilds it). Other checkouts
+(`--tree`) need their own `.venv` (`make install`); alternating runs see the same
+machine. Prints the times, their medians and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from scripts.benchmark import serve, server_env
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time the start-ups and print them."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--tree", type=Path, action="append", default=[], help="another checkout to compare"
+    )
+    args = parser.parse_args(argv)
+    if not (args.data_dir / "index" / "manifest.json").exists():
+        parser.error(f"{args.data_dir} holds no persisted index (index/manifest.json)")
+    trees: list[Path | None] = [None, *(t.resolve() for t in args.tree)]
+    for tree in trees[1:]:
+        if tree is not None and not (tree / ".venv" / "bin" / "python").exists():
+            parser.error(f"{tree} has no .venv: run make install there first")
+    times: dict[str, list[float]] = {str(t or "this checkout"): [] for t in trees}
+    env = server_env(args.data_dir.resolve())
+    for run in range(1, args.runs + 1):
+        for tree in trees:
+            proc, _, seconds = serve("app.main:app", env, tree=tree)
+            proc.terminate()
+            proc.wait(timeout=30)
+            times[str(tree or "this checkout")].append(seconds)
+            print(f"run {run}: {tree or 'this checkout'} {seconds:.2f} s", file=sys.stderr)
+            time.sleep(0.5)  # let the stopped process's memory go back
+    for name, values in times.items():
+        line = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name}: median {statistics.median(values):.2f} s ({line})")
+    result = {
+        name: {"median_s": round(statistics.median(v), 2), "runs_s": [round(x, 2) for x in v]}
+        for name, v in times.items()
+    }
+    print(json.dumps({"benchmark": "startup", "data_dir": str(args.data_dir), "results": result}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
