@@ -7,6 +7,7 @@ database is the source of truth) and repairs the index from it with `sync`.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import threading
 from collections import defaultdict
@@ -27,6 +28,8 @@ from embeddings.lexical import LexicalDoc, LexicalIndex
 from embeddings.rwlock import ReadWriteLock
 from embeddings.synonyms import Expansion, Glossary
 from embeddings.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 ANY = "*"  # keyword stored for an empty list: "applies to all" for wildcard fields
@@ -70,6 +73,22 @@ class SyncReport:
     updated: int = 0
     removed: int = 0
     rebuilt: bool = False
+
+
+def _check_fingerprint(saved: object, current: Mapping[str, object]) -> None:
+    """Raise ValueError naming each setting a persisted index was built with that the
+    current settings change."""
+    expected = orjson.loads(orjson.dumps(current))
+    if saved == expected:
+        return
+    if not isinstance(saved, dict):
+        raise ValueError("the manifest has no fingerprint")
+    changed = [
+        f"{key} {saved.get(key)!r} -> {value!r}"
+        for key, value in expected.items()
+        if saved.get(key) != value
+    ]
+    raise ValueError("built with other settings: " + "; ".join(changed))
 
 
 class HybridIndex:
@@ -398,6 +417,10 @@ class HybridIndex:
         self.loaded_from_disk = False
         if self.path is None:
             return False
+        if not (self.path / "manifest.json").exists():
+            log.info("no search index saved in %s yet: building it", self.path)
+            self.clear()  # whatever a first build stopped half-way left in the lexical lane
+            return False
         dim = self.encoder.dim
         # FAISS reads its files without holding the interpreter lock: both vector lanes
         # load on other threads while this one parses the manifest and builds the lookups
@@ -409,8 +432,7 @@ class HybridIndex:
             ]
             try:
                 manifest = orjson.loads((self.path / "manifest.json").read_bytes())
-                if manifest.get("fingerprint") != orjson.loads(orjson.dumps(self.fingerprint())):
-                    raise ValueError("fingerprint differs")
+                _check_fingerprint(manifest.get("fingerprint"), self.fingerprint())
                 docs = {int(k): v for k, v in manifest["docs"].items()}
                 keywords, codes, models = self._lookups(docs)
                 headline, body = (lane.result() for lane in lanes)
@@ -425,7 +447,16 @@ class HybridIndex:
                     and len(self.lexical) == len(expected)
                 ):
                     raise ValueError("lanes disagree with the manifest")
-            except (OSError, ValueError, KeyError, RuntimeError, TypeError):
+            except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+                # a rebuild re-embeds every document (~40 min at 100k): say why at once, so
+                # that a start with the wrong settings is stopped before it costs that
+                log.warning(
+                    "the search index in %s is not reused (%s: %s): rebuilding it from the "
+                    "database",
+                    self.path,
+                    type(exc).__name__,
+                    exc,
+                )
                 self.clear()
                 return False
         with self._lock.write():

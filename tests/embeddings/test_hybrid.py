@@ -1,8 +1,10 @@
+import logging
 import threading
 from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 
 from embeddings.encoder import Encoder
 from embeddings.hybrid import Document, HybridIndex
@@ -113,6 +115,27 @@ def test_load_with_manifest_missing_a_field_starts_empty(encoder: Encoder, tmp_p
     reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     assert not reopened.load()  # rebuilt from the database, not a crash at start-up
     assert len(reopened) == 0
+
+
+def test_load_with_other_settings_names_them_and_starts_empty(
+    encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _save_docs(encoder, tmp_path)
+    reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, body_max_tokens=128)
+    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+        assert not reopened.load()
+    assert len(reopened) == 0
+    assert "body_max_tokens None -> 128" in caplog.text
+    assert "rebuilding" in caplog.text
+
+
+def test_load_with_nothing_saved_yet_builds_quietly(
+    encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+        assert not index.load()
+    assert caplog.text == ""
 
 
 def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Encoder) -> None:
