@@ -1,5 +1,6 @@
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,41 @@ def test_load_with_nothing_saved_yet_builds_quietly(
     with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
         assert not index.load()
     assert caplog.text == ""
+
+
+class CountingEncoder:
+    """The real encoder, counting the texts it is asked to encode."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
+
+    def encode(self, texts: Sequence[str], *, max_tokens: int | None = None) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.encode(texts, max_tokens=max_tokens)
+
+
+def test_sync_after_bm25_lane_lost_reindexes_texts_without_reembedding(
+    encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rebuild stopped after it emptied the BM25 lane (or a crash between the lanes'
+    writes) must not cost a re-embedding of every document at the next start."""
+    _save_docs(encoder, tmp_path)
+    emptied = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    emptied.lexical.clear()
+    emptied.close()
+    counting = CountingEncoder(encoder)
+    reopened = HybridIndex(counting, tmp_path, keyword_fields=FIELDS)
+    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+        assert reopened.load()
+    assert "holds 0 documents, the manifest 3" in caplog.text
+    by_id = {d.id: d for d in DOCS}
+    report = reopened.sync({1: 1, 2: 1, 3: 1}, lambda ids: [by_id[i] for i in ids])
+    assert (report.added, report.updated, report.removed) == (0, 0, 0)
+    assert counting.texts == 0
+    assert len(reopened.lexical) == 3
+    assert reopened.lexical.search("knee coil socket", 3)[0][0] == 1
+    filtered = reopened.search("table does not move", 3, filters={"modality": ["CT"]})
+    assert [h.id for h in filtered] == [2]
 
 
 def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Encoder) -> None:
