@@ -95,6 +95,22 @@ def _lexical_doc(doc: Document, keywords: Mapping[str, Sequence[str]]) -> Lexica
     return LexicalDoc(doc.id, {"headline": doc.headline, "body": doc.body}, keywords)
 
 
+def _fetched(
+    ids: Sequence[int],
+    fetch: Callable[[Sequence[int]], Sequence[Document]],
+    progress: Progress | None,
+    *,
+    chunk: int,
+) -> Iterator[Sequence[Document]]:
+    """The documents of `ids`, fetched `chunk` at a time; progress is reported once the
+    caller is done with each chunk."""
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        yield fetch(part)
+        if progress:
+            progress(start + len(part), len(ids))
+
+
 class HybridIndex:
     """Dense (headline and body vectors) + BM25 + exact identifiers, fused linearly.
 
@@ -141,8 +157,6 @@ class HybridIndex:
             name: defaultdict(set) for name in self.keyword_fields
         }
         self._docs: dict[int, dict[str, object]] = {}
-        # the BM25 lane lost documents the vectors still hold (see `_load`)
-        self._lexical_stale = False
 
     def _open_lexical(self) -> LexicalIndex:
         return LexicalIndex(
@@ -480,7 +494,6 @@ class HybridIndex:
             self.codes, self.models = codes, models
             self._keywords = keywords
             self._docs = docs
-            self._lexical_stale = lexical_count != len(docs)
         self.loaded_from_disk = True
         return True
 
@@ -510,14 +523,9 @@ class HybridIndex:
         their vectors (documents `fetch` no longer returns are left to the sync)."""
         ids = list(self.versions())
         self.lexical.clear()
-        for start in range(0, len(ids), 2048):
-            chunk = ids[start : start + 2048]
-            docs = fetch(chunk)
+        for docs in _fetched(ids, fetch, progress, chunk=2048):
             with self._lock.write():
                 self.lexical.upsert([_lexical_doc(d, self._keyword_values(d)) for d in docs])
-            if progress:
-                progress(start + len(chunk), len(ids))
-        self._lexical_stale = False
 
     def sync(
         self,
@@ -527,7 +535,10 @@ class HybridIndex:
         progress: Progress | None = None,
     ) -> SyncReport:
         """Make the index match `current` (id -> version), fetching only what differs."""
-        if self._lexical_stale:
+        with self._lock.read():
+            # every indexed document is in both lanes, but for what `_load` warns of
+            lexical_short = len(self.lexical) != len(self._docs)
+        if lexical_short:
             self._reindex_lexical(fetch, progress=progress)
         indexed = self.versions()
         report = SyncReport(rebuilt=not indexed and bool(current))
@@ -538,11 +549,8 @@ class HybridIndex:
         report.added = len(todo) - report.updated
         if stale:
             self.remove(stale)
-        for start in range(0, len(todo), 1024):
-            chunk = todo[start : start + 1024]
-            self.upsert(list(fetch(chunk)))
-            if progress:
-                progress(min(start + len(chunk), len(todo)), len(todo))
+        for docs in _fetched(todo, fetch, progress, chunk=1024):
+            self.upsert(list(docs))
         if stale or todo:
             self.save()
         return report
