@@ -17,27 +17,22 @@ def test_migrations_match_the_models(database_url: str) -> None:
 
 
 def test_migrate_head_revision_matches_the_scripts() -> None:
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from app.db import HEAD_REVISION, MIGRATIONS
+    from app.db import HEAD_REVISION, alembic_config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [HEAD_REVISION]
 
 
 def test_migrate_database_behind_head_is_upgraded(database_url: str) -> None:
     from alembic import command
-    from alembic.config import Config
     from sqlalchemy import inspect
 
-    from app.db import HEAD_REVISION, MIGRATIONS, current_revision
+    from app.db import HEAD_REVISION, alembic_config, current_revision
 
     engine = make_engine(database_url)
     migrate(engine)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0005")
