@@ -72,10 +72,11 @@ class ExactIndex:
         """Documents carrying this identifier."""
         return set(self._ids.get(normalise(term), ()))
 
-    def match(self, text: str) -> dict[int, list[str]]:
-        """Documents whose identifiers occur in the text, with the identifiers found."""
+    def match(self, text: str | set[str]) -> dict[int, list[str]]:
+        """Documents whose identifiers occur in the text (or among its `query_keys`),
+        with the identifiers found."""
         found: dict[int, list[str]] = defaultdict(list)
-        for key in query_keys(text):
+        for key in query_keys(text) if isinstance(text, str) else text:
             for doc_id in self._ids.get(key, ()):
                 found[doc_id].append(self._terms[doc_id][key])
         return dict(found)

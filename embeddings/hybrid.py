@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from embeddings.encoder import Encoder, Vectors
-from embeddings.exact import ExactIndex, normalise
-from embeddings.fusion import Candidate, FusionWeights, fuse
+from embeddings.exact import ExactIndex, normalise, query_keys
+from embeddings.fusion import Candidate, FusionWeights, LaneScores, fuse
 from embeddings.lexical import LexicalDoc, LexicalIndex
 from embeddings.rwlock import ReadWriteLock
 from embeddings.synonyms import Expansion, Glossary
@@ -346,13 +347,9 @@ class HybridIndex:
         filters = {n: list(v) for n, v in (filters or {}).items() if v}
         with self._lock.read():
             allowed = self.allowed_ids(filters)
-            cands: dict[int, Candidate] = {}
-
-            def cand(doc_id: int) -> Candidate:
-                if doc_id not in cands:
-                    cands[doc_id] = Candidate(doc_id)
-                return cands[doc_id]
-
+            lexical: dict[int, float] = {}
+            codes: dict[int, list[str]] = {}
+            models: dict[int, list[str]] = {}
             # the lanes that need no vector go first: a query vector handed in as a
             # callable is being encoded meanwhile on another core
             if w.lexical:
@@ -360,19 +357,19 @@ class HybridIndex:
                     n: [normalise(v) for v in vals] + ([ANY] if self.keyword_fields[n] else [])
                     for n, vals in filters.items()
                 }
-                lexical_hits = self.lexical.search(
-                    text, pool, filters=lex_filters, extra=extra, extra_boost=w.synonyms
+                lexical = dict(
+                    self.lexical.search(
+                        text, pool, filters=lex_filters, extra=extra, extra_boost=w.synonyms
+                    )
                 )
-                for doc_id, score in lexical_hits:
-                    cand(doc_id).lexical = score
-            if w.code:
-                for doc_id, found in self.codes.match(text).items():
-                    if allowed is None or doc_id in allowed:
-                        cand(doc_id).codes = sorted(set(found))
-            if w.model:
-                for doc_id, found in self.models.match(text).items():
-                    if allowed is None or doc_id in allowed:
-                        cand(doc_id).models = sorted(set(found))
+            if w.code or w.model:
+                keys = query_keys(text)  # the query's n-grams, shared by both exact lanes
+                exact = ((w.code, self.codes, codes), (w.model, self.models, models))
+                for wanted, lane, found_in in exact:
+                    if wanted:
+                        for doc_id, found in lane.match(keys).items():
+                            if allowed is None or doc_id in allowed:
+                                found_in[doc_id] = sorted(set(found))
             if callable(query_vector):
                 query_vector = query_vector()
             qv = (
@@ -381,28 +378,35 @@ class HybridIndex:
                 else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
             )
             q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
-            if w.headline or w.body:
+            found_ids = [np.fromiter(lexical, np.int64), np.fromiter(codes, np.int64)]
+            found_ids.append(np.fromiter(models, np.int64))
+            dense = bool(w.headline or w.body)
+            if dense:
                 allowed_arr = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
-                for vindex, attr in ((self.headline, "headline"), (self.body, "body")):
-                    scores, ids = vindex.search(q, pool, allowed=allowed_arr)
-                    for s, i in zip(scores[0], ids[0], strict=True):
-                        if i >= 0:
-                            setattr(cand(int(i)), attr, float(s))
-            self._fill_dense(cands, q, w)
-        return fuse(cands.values(), w)[:k]
+                for vindex in (self.headline, self.body):
+                    # their scores are not kept: every candidate's are computed below
+                    ids = vindex.search(q, pool, allowed=allowed_arr)[1][0]
+                    found_ids.append(ids[ids >= 0])
+            lanes = self._lane_scores(np.unique(np.concatenate(found_ids)), q, dense, lexical)
+        lanes.codes, lanes.models = codes, models
+        return fuse(lanes, w, k)
 
-    def _fill_dense(self, cands: dict[int, Candidate], q: Vectors, w: FusionWeights) -> None:
-        # a candidate found by one lane only still gets its exact dense scores
-        if not (w.headline or w.body):
-            return
-        ids = [c.id for c in cands.values() if c.id in self._docs]
-        if not ids:
-            return
-        heads = self.headline.get(ids) @ q[0]
-        bodies = self.body.get(ids) @ q[0]
-        for doc_id, h, b in zip(ids, heads, bodies, strict=True):
-            cands[doc_id].headline = float(h)
-            cands[doc_id].body = float(b)
+    def _lane_scores(
+        self, ids: npt.NDArray[np.int64], q: Vectors, dense: bool, lexical: Mapping[int, float]
+    ) -> LaneScores:
+        """The candidates' scores in every lane; a candidate found by one lane only still
+        gets its exact dense scores."""
+        id_list = ids.tolist()
+        headline, body = np.zeros(len(ids)), np.zeros(len(ids))
+        if dense and id_list:
+            # a document the BM25 lane holds but the vectors do not (see `_load`) has none
+            known = np.fromiter((i in self._docs for i in id_list), dtype=bool, count=len(ids))
+            if known.any():
+                held = ids[known]
+                headline[known] = self.headline.get(held) @ q[0]
+                body[known] = self.body.get(held) @ q[0]
+        scores = np.fromiter((lexical.get(i, 0.0) for i in id_list), np.float64, len(ids))
+        return LaneScores(ids, headline, body, scores)
 
     # -- persistence ---------------------------------------------------------------------
 
