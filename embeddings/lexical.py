@@ -71,6 +71,9 @@ class LexicalIndex:
         # queries and glossary phrases come back again and again, and each search needs
         # the query's terms three times (glossary, BM25, the response's keywords)
         self._remembered = functools.lru_cache(maxsize=4096)(self._terms_tuple)
+        # a query is ~30 boosted term queries (terms x fields), made anew by two calls
+        # into tantivy each; the same terms recur from query to query
+        self._term_query = functools.lru_cache(maxsize=16384)(self._boosted_term)
         self._writer: tantivy.IndexWriter | None = self._index.writer(
             heap_size=50_000_000, num_threads=1
         )
@@ -96,6 +99,10 @@ class LexicalIndex:
 
     def _terms_tuple(self, text: str) -> tuple[str, ...]:
         return tuple(self.terms(text))
+
+    def _boosted_term(self, name: str, term: str, boost: float) -> tantivy.Query:
+        q = tantivy.Query.term_query(self._schema, name, term, index_option="freq")
+        return tantivy.Query.boost_query(q, boost)
 
     def query_terms(self, text: str) -> tuple[str, ...]:
         """`terms` of a short text (a query, a glossary phrase), remembered."""
@@ -169,12 +176,14 @@ class LexicalIndex:
                 weighted.setdefault(term, extra_boost)
         if not weighted:
             return []
-        should: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        for name, boost in self.text_fields.items():
-            for term, weight in weighted.items():
-                q = tantivy.Query.term_query(self._schema, name, term, index_option="freq")
-                should.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, boost * weight)))
-        query = tantivy.Query.boolean_query(should)
+        should = tantivy.Occur.Should
+        query = tantivy.Query.boolean_query(
+            [
+                (should, self._term_query(name, term, boost * weight))
+                for name, boost in self.text_fields.items()
+                for term, weight in weighted.items()
+            ]
+        )
         if filters:
             musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, query)]
             for name, values in filters.items():
