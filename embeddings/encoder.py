@@ -169,6 +169,10 @@ class OnnxInt8Encoder:
     ) -> None:
         # onnxruntime >= 1.29 otherwise phones home and writes under ~/.cache/Microsoft
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        # a batch's texts are tokenized on the encoding thread: the tokenizer's own thread
+        # pool took twice the CPU for a micro-batch of two queries, on cores the searches
+        # need
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import onnxruntime
 
         onnxruntime.disable_telemetry_events()
