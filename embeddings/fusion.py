@@ -96,21 +96,14 @@ def fuse(lanes: LaneScores, weights: FusionWeights, k: int) -> list[Candidate]:
     # all clients share
     top_lexical = float(lanes.lexical.max())
     lexical_norm = lanes.lexical / top_lexical if top_lexical > 0 else np.zeros(n)
-    flagged = [lanes.models, lanes.codes]
-    bonus = [
-        np.fromiter((int(i) in found for i in lanes.ids.tolist()), dtype=bool, count=n)
-        if found
-        else np.zeros(n, dtype=bool)
-        for found in flagged
-    ]
     # the same operations in the same order as one candidate at a time in float64, so the
     # scores (and the order of near ties) do not depend on how many were scored together
     score = (
         weights.headline * lanes.headline
         + weights.body * lanes.body
         + weights.lexical * lexical_norm
-        + np.where(bonus[0], weights.model, 0.0)
-        + np.where(bonus[1], weights.code, 0.0)
+        + np.where(_flagged(lanes.ids, lanes.models), weights.model, 0.0)
+        + np.where(_flagged(lanes.ids, lanes.codes), weights.code, 0.0)
     )
     order = np.lexsort((lanes.ids, -score))[:k]
     return [
@@ -126,3 +119,10 @@ def fuse(lanes: LaneScores, weights: FusionWeights, k: int) -> list[Candidate]:
         )
         for r in order.tolist()
     ]
+
+
+def _flagged(ids: npt.NDArray[np.int64], found: Mapping[int, list[str]]) -> npt.NDArray[np.bool_]:
+    """Which of `ids` an exact lane matched."""
+    if not found:
+        return np.zeros(len(ids), dtype=bool)
+    return np.fromiter((i in found for i in ids.tolist()), dtype=bool, count=len(ids))

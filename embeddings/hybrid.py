@@ -378,27 +378,31 @@ class HybridIndex:
                 else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
             )
             q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
-            found_ids = [np.fromiter(lexical, np.int64), np.fromiter(codes, np.int64)]
-            found_ids.append(np.fromiter(models, np.int64))
+            found_ids = [np.fromiter(lane, np.int64) for lane in (lexical, codes, models)]
             dense = bool(w.headline or w.body)
             if dense:
                 allowed_arr = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
                 for vindex in (self.headline, self.body):
                     # their scores are not kept: every candidate's are computed below
-                    ids = vindex.search(q, pool, allowed=allowed_arr)[1][0]
-                    found_ids.append(ids[ids >= 0])
-            lanes = self._lane_scores(np.unique(np.concatenate(found_ids)), q, dense, lexical)
-        lanes.codes, lanes.models = codes, models
+                    hits = vindex.search(q, pool, allowed=allowed_arr)[1][0]
+                    found_ids.append(hits[hits >= 0])
+            ids = np.unique(np.concatenate(found_ids))
+            lanes = self._lane_scores(ids, q if dense else None, lexical, codes, models)
         return fuse(lanes, w, k)
 
     def _lane_scores(
-        self, ids: npt.NDArray[np.int64], q: Vectors, dense: bool, lexical: Mapping[int, float]
+        self,
+        ids: npt.NDArray[np.int64],
+        q: Vectors | None,
+        lexical: Mapping[int, float],
+        codes: Mapping[int, list[str]],
+        models: Mapping[int, list[str]],
     ) -> LaneScores:
-        """The candidates' scores in every lane; a candidate found by one lane only still
-        gets its exact dense scores."""
+        """The candidates' scores in every lane (dense ones only given a query vector `q`);
+        a candidate found by one lane only still gets its exact dense scores."""
         id_list = ids.tolist()
         headline, body = np.zeros(len(ids)), np.zeros(len(ids))
-        if dense and id_list:
+        if q is not None and id_list:
             # a document the BM25 lane holds but the vectors do not (see `_load`) has none
             known = np.fromiter((i in self._docs for i in id_list), dtype=bool, count=len(ids))
             if known.any():
@@ -406,7 +410,7 @@ class HybridIndex:
                 headline[known] = self.headline.get(held) @ q[0]
                 body[known] = self.body.get(held) @ q[0]
         scores = np.fromiter((lexical.get(i, 0.0) for i in id_list), np.float64, len(ids))
-        return LaneScores(ids, headline, body, scores)
+        return LaneScores(ids, headline, body, scores, codes, models)
 
     # -- persistence ---------------------------------------------------------------------
 
