@@ -44,18 +44,77 @@ def test_bench_startup_times_this_checkout_from_its_index(
 ) -> None:
     """One real start-up of the service on a small indexed folder: a time, a JSON line."""
     import json
-    import shutil
-    import subprocess
-    import sys
 
     from scripts.bench_startup import main
 
-    if isinstance(encoder, OnnxInt8Encoder):  # its export: the folder need not make one
-        shutil.copytree(encoder.folder, tmp_path / "models" / encoder.folder.name)
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": "", "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-m", "scripts.load_knowledge"], env=env, check=True)
+    _indexed_folder(encoder, tmp_path)
     assert main([str(tmp_path), "--runs", "1"]) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     seconds = result["results"]["this checkout"]["runs_s"][0]
     assert result["benchmark"] == "startup"
     assert 0 < seconds < 120
+
+
+def _indexed_folder(encoder: Encoder, folder: Path) -> None:
+    """The seed library loaded and indexed in `folder`, as `make load` does."""
+    import shutil
+    import subprocess
+    import sys
+
+    if isinstance(encoder, OnnxInt8Encoder):  # its export: the folder need not make one
+        shutil.copytree(encoder.folder, folder / "models" / encoder.folder.name)
+    env = {**os.environ, "DATA_DIR": str(folder), "DATABASE_URL": "", "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "scripts.load_knowledge"], env=env, check=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "holds no persisted index"),
+        (["--env", "SEARCH_CONCURRENCY"], "expected NAME=VALUE"),
+    ],
+)
+def test_bench_search_bad_arguments_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from scripts.bench_search import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path), *args])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bench_search_measures_this_checkout_with_the_given_settings(
+    encoder: Encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One short real run over HTTP on a small indexed folder: figures and a JSON line."""
+    import json
+
+    from app.auth.service import bootstrap_admin
+    from app.config import Settings
+    from app.db import make_engine, make_sessionmaker
+    from scripts.bench_search import main
+
+    _indexed_folder(encoder, tmp_path)
+    with pytest.raises(SystemExit) as stopped:  # the folder has no key file yet
+        main([str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "no API key file" in capsys.readouterr().err
+    engine = make_engine(Settings(data_dir=tmp_path, database_url=None).effective_database_url)
+    with make_sessionmaker(engine)() as session:
+        key = bootstrap_admin(session=session, name="bench", only_if_empty=False)
+    (tmp_path / "key").write_text(key or "")
+    engine.dispose()
+
+    args = ["--rounds", "1", "--seconds", "1", "--clients", "2", "--warmup", "5"]
+    assert main([str(tmp_path), *args, "--requests", "5", "--env", "SEARCH_CONCURRENCY=2"]) == 0
+
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    (run,) = result["results"]["this checkout"]["runs"]
+    assert result["benchmark"] == "search"
+    assert result["env"] == {"SEARCH_CONCURRENCY": "2"}
+    assert run["per_s"] > 0
+    assert 0 < run["http1_ms"]["50"] <= run["http1_ms"]["99"]
+    assert run["server_cpu_ms_by_thread"]["search"] > 0
+    assert run["rss_mib"] > 0
