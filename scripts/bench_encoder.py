@@ -21,8 +21,7 @@ import numpy as np
 
 from app.config import Settings
 from embeddings.encoder import OnnxInt8Encoder
-
-ROOT = Path(__file__).resolve().parent.parent
+from scripts.benchmark import eval_queries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     encoder = OnnxInt8Encoder(cache_dir=settings.model_cache_dir, threads=1)
-    queries = [
-        json.loads(line)["query"]
-        for line in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    queries = eval_queries()
     encoded = [encoder.tokenize(q) for q in queries]
     tokens = float(np.mean([len(ids) for ids, _ in encoded]))
     results = {}

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from scripts.benchmark import (
-    ROOT,
+    checkouts,
     cpu_seconds,
+    eval_queries,
     http_concurrent,
     http_single,
     pct,
@@ -57,11 +58,7 @@ def measure(
     requests: int,
 ) -> dict[str, Any]:
     """One server from `tree` (None: this checkout): its figures."""
-    queries = [
-        json.loads(line)["query"]
-        for line in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    queries = eval_queries()
     headers = {"X-API-Key": key}
     proc, url, startup = serve("app.main:app", {**server_env(data_dir), **env}, tree=tree)
     try:
@@ -110,15 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         "--env", type=_setting, action="append", default=[], help="NAME=VALUE for the servers"
     )
     args = parser.parse_args(argv)
+    trees = checkouts(parser, args.data_dir, args.tree)
     data_dir = args.data_dir.resolve()
-    if not (data_dir / "index" / "manifest.json").exists():
-        parser.error(f"{args.data_dir} holds no persisted index (index/manifest.json)")
     if not (data_dir / "key").exists():
         parser.error(f"{args.data_dir} has no API key file (key), as the benchmark leaves")
-    trees: list[Path | None] = [None, *(t.resolve() for t in args.tree)]
-    for tree in trees[1:]:
-        if tree is not None and not (tree / ".venv" / "bin" / "python").exists():
-            parser.error(f"{tree} has no .venv: run make install there first")
     env = dict(args.env)
     key = (data_dir / "key").read_text().strip()
     runs: dict[str, list[dict[str, Any]]] = {str(t or "this checkout"): [] for t in trees}

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.benchmark import serve, server_env
+from scripts.benchmark import checkouts, serve, server_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tree", type=Path, action="append", default=[], help="another checkout to compare"
     )
     args = parser.parse_args(argv)
-    if not (args.data_dir / "index" / "manifest.json").exists():
-        parser.error(f"{args.data_dir} holds no persisted index (index/manifest.json)")
-    trees: list[Path | None] = [None, *(t.resolve() for t in args.tree)]
-    for tree in trees[1:]:
-        if tree is not None and not (tree / ".venv" / "bin" / "python").exists():
-            parser.error(f"{tree} has no .venv: run make install there first")
+    trees = checkouts(parser, args.data_dir, args.tree)
     times: dict[str, list[float]] = {str(t or "this checkout"): [] for t in trees}
     env = server_env(args.data_dir.resolve())
     for run in range(1, args.runs + 1):

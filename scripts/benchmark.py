@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,31 @@ def server_env(folder: Path) -> dict[str, str]:
         # the queries are cycled: every search must pay for its encode, as a new one would
         "QUERY_CACHE_SIZE": "0",
     }
+
+
+def eval_queries() -> list[str]:
+    """The evaluation queries, which the benchmarks cycle through (dispatchers' wording
+    and length)."""
+    return [
+        json.loads(line)["query"]
+        for line in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+
+
+def checkouts(
+    parser: argparse.ArgumentParser, data_dir: Path, trees: Sequence[Path]
+) -> list[Path | None]:
+    """This checkout (None) and `trees`, for the scripts that serve a kept folder from
+    several checkouts; a usage error unless DATA_DIR holds a persisted index and every
+    other checkout has its own `.venv`."""
+    if not (data_dir / "index" / "manifest.json").exists():
+        parser.error(f"{data_dir} holds no persisted index (index/manifest.json)")
+    others = [t.resolve() for t in trees]
+    for tree in others:
+        if not (tree / ".venv" / "bin" / "python").exists():
+            parser.error(f"{tree} has no .venv: run make install there first")
+    return [None, *others]
 
 
 def rss_mb(pid: int) -> float:
@@ -383,11 +408,7 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         saved.write_text(json.dumps(ingest))
     key = (folder / "key").read_text()
     headers = {"X-API-Key": key}
-    queries = [
-        json.loads(x)["query"]
-        for x in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines()
-        if x
-    ]
+    queries = eval_queries()
     proc, url, startup = serve("app.main:app", server_env(folder))
     try:
         http_single(url, headers, queries, 20, args.client)  # warm-up
