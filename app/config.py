@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveFloat, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         ge=16,
         le=256,
         description="Tokens of an article's full text that its body vector sees.",
+    )
+    bm25_fields: dict[str, PositiveFloat] = Field(
+        default_factory=lambda: {"headline": 2.0, "body": 1.0},
+        min_length=1,
+        description="Article fields the keyword (BM25) lane searches, each with its weight, as "
+        'JSON, e.g. {"body": 1}. A change indexes the texts again at the next start (the '
+        "vectors are kept); a change of weights alone, nothing.",
     )
     faiss_threads: int = Field(
         1, ge=1, le=64, description="OpenMP threads per FAISS search (requests run in parallel)."
@@ -140,6 +147,14 @@ class Settings(BaseSettings):
         missing = {"system_down", "degraded", "intermittent", "question"} - set(v)
         if missing:
             raise ValueError(f"missing targets for {sorted(missing)}")
+        return v
+
+    @field_validator("bm25_fields")
+    @classmethod
+    def _known_text_fields(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - {"headline", "body"})
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}: choose among headline, body")
         return v
 
     @field_validator("database_url")

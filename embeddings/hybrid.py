@@ -25,7 +25,7 @@ import orjson
 from embeddings.encoder import Encoder, Vectors
 from embeddings.exact import ExactIndex, normalise, query_keys
 from embeddings.fusion import Candidate, FusionWeights, LaneScores, fuse
-from embeddings.lexical import LexicalDoc, LexicalIndex
+from embeddings.lexical import FieldsChanged, LexicalDoc, LexicalIndex
 from embeddings.rwlock import ReadWriteLock
 from embeddings.synonyms import Expansion, Glossary
 from embeddings.vector_index import VectorIndex
@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 ANY = "*"  # keyword stored for an empty list: "applies to all" for wildcard fields
+TEXT_FIELDS = ("headline", "body")
+DEFAULT_BM25_FIELDS: Mapping[str, float] = {"headline": 2.0, "body": 1.0}
+# applied at query time: a persisted index stays valid when they change (the BM25 lane
+# checks its own fields when it opens)
+_QUERY_TIME_SETTINGS = ("lexical_boosts",)
 Progress = Callable[[int, int], None]
 
 
@@ -87,9 +92,10 @@ def _check_fingerprint(saved: object, current: Mapping[str, object]) -> None:
     changed = [
         f"{key} {saved.get(key)!r} -> {value!r}"
         for key, value in expected.items()
-        if saved.get(key) != value
+        if key not in _QUERY_TIME_SETTINGS and saved.get(key) != value
     ]
-    raise ValueError("built with other settings: " + "; ".join(changed))
+    if changed:
+        raise ValueError("built with other settings: " + "; ".join(changed))
 
 
 def _lexical_doc(doc: Document, keywords: Mapping[str, Sequence[str]]) -> LexicalDoc:
@@ -137,7 +143,12 @@ class HybridIndex:
         self.weights = weights or FusionWeights()
         self.batch_size = batch_size
         self.body_max_tokens = body_max_tokens
-        self._boosts = dict(lexical_boosts or {"headline": 2.0, "body": 1.0})
+        self._boosts = dict(lexical_boosts or DEFAULT_BM25_FIELDS)
+        unknown = sorted(set(self._boosts) - set(TEXT_FIELDS))
+        if unknown or not self._boosts:
+            raise ValueError(
+                f"BM25 fields {unknown or '(none)'}: choose among {', '.join(TEXT_FIELDS)}"
+            )
         # searches share it (FAISS and tantivy release the GIL, so two run on two cores);
         # writes and the swap of a loaded index take it alone
         self._lock = ReadWriteLock()
@@ -160,11 +171,25 @@ class HybridIndex:
         self._docs: dict[int, dict[str, object]] = {}
 
     def _open_lexical(self) -> LexicalIndex:
-        return LexicalIndex(
-            None if self.path is None else self.path / "lexical",
-            text_fields=self._boosts,
-            keyword_fields=list(self.keyword_fields),
-        )
+        path = None if self.path is None else self.path / "lexical"
+        try:
+            return LexicalIndex(
+                path, text_fields=self._boosts, keyword_fields=list(self.keyword_fields)
+            )
+        except FieldsChanged:
+            assert path is not None  # only a folder on disk can hold other fields
+            # only the texts need indexing again (23 s at 100k), not the vectors: the
+            # lane starts empty, `_load` notices the count, and the next sync fills it
+            log.warning(
+                "the BM25 lane in %s was indexed with other fields (now: %s): it is emptied "
+                "and the next sync indexes the texts again (the vectors are kept)",
+                path,
+                ", ".join(self._boosts),
+            )
+            LexicalIndex.destroy(path)
+            return LexicalIndex(
+                path, text_fields=self._boosts, keyword_fields=list(self.keyword_fields)
+            )
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -559,6 +584,6 @@ class HybridIndex:
             self.remove(stale)
         for docs in _fetched(todo, fetch, progress, chunk=1024):
             self.upsert(list(docs))
-        if stale or todo:
+        if stale or todo or lexical_short:
             self.save()
         return report

@@ -29,6 +29,10 @@ def _analyzer() -> tantivy.TextAnalyzer:
     )
 
 
+class FieldsChanged(ValueError):
+    """The index on disk was built with other fields than asked for."""
+
+
 @dataclass
 class LexicalDoc:
     """One document: weighted text fields and exact keyword fields used as filters."""
@@ -42,6 +46,8 @@ class LexicalIndex:
     """BM25 over a fixed set of text fields with per-field boosts.
 
     `path=None` keeps the index in memory (used by evaluations and tests of the library).
+    Opening a folder indexed with other text or keyword fields raises `FieldsChanged`;
+    boosts apply at query time and may change freely.
     """
 
     def __init__(
@@ -63,7 +69,12 @@ class LexicalIndex:
         self.path = path
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
-            self._index = tantivy.Index(self._schema, path=str(path), reuse=True)
+            try:
+                self._index = tantivy.Index(self._schema, path=str(path), reuse=True)
+            except ValueError as exc:
+                if "schema does not match" in str(exc):
+                    raise FieldsChanged(f"{path}: {exc}") from exc
+                raise
         else:
             self._index = tantivy.Index(self._schema)
         self._index.register_tokenizer(ANALYZER, _analyzer())

@@ -1,7 +1,7 @@
 """Search speed over HTTP from a persisted index: this checkout against others, alternating.
 
     python -m scripts.bench_search DATA_DIR [--rounds 3] [--seconds 10] [--tree PATH ...]
-                                   [--env NAME=VALUE ...]
+                                   [--other-data DIR] [--env NAME=VALUE ...]
 
 Serves DATA_DIR (uvicorn, as `scripts.benchmark` does) from each checkout in turn, once
 per round, and measures what the benchmark measures for our service: one client's
@@ -12,8 +12,10 @@ already indexed with an API key in DATA_DIR/key, such as a benchmark folder kept
 the environment, or the service rebuilds it). `--env` adds a setting to every server of
 the run (e.g. SEARCH_CONCURRENCY=2), to compare settings on one checkout. Other
 checkouts (`--tree`) need their own `.venv` (`make install`). Rounds alternate the
-checkouts, so a noisy minute hits them alike. Prints a line per run, the medians and one
-JSON line. No baseline: `scripts.benchmark` measures the comparison with a plain service.
+checkouts, so a noisy minute hits them alike. `--other-data` gives the other checkouts a
+folder of their own, a copy of DATA_DIR (`cp -a`), when a change makes a checkout
+rebuild part of the index (e.g. its BM25 fields). Prints a line per run, the medians and
+one JSON line. No baseline: `scripts.benchmark` measures the comparison with a plain service.
 """
 
 from __future__ import annotations
@@ -104,24 +106,39 @@ def main(argv: list[str] | None = None) -> int:
         "--tree", type=Path, action="append", default=[], help="another checkout to compare"
     )
     parser.add_argument(
+        "--other-data",
+        type=Path,
+        default=None,
+        help="the folder the --tree checkouts serve (default: DATA_DIR), a copy of it",
+    )
+    parser.add_argument(
         "--env", type=_setting, action="append", default=[], help="NAME=VALUE for the servers"
     )
     args = parser.parse_args(argv)
     trees = checkouts(parser, args.data_dir, args.tree)
-    data_dir = args.data_dir.resolve()
-    if not (data_dir / "key").exists():
-        parser.error(f"{args.data_dir} has no API key file (key), as the benchmark leaves")
+    if args.other_data is not None:
+        if not args.tree:
+            parser.error("--other-data is the folder of the --tree checkouts: give one")
+        checkouts(parser, args.other_data, [])  # the copy is checked like DATA_DIR
+    other = args.other_data or args.data_dir
+    folders: dict[Path | None, Path] = {
+        tree: (args.data_dir if tree is None else other).resolve() for tree in trees
+    }
+    keys: dict[Path, str] = {}
+    for folder in set(folders.values()):
+        if not (folder / "key").exists():
+            parser.error(f"{folder} has no API key file (key), as the benchmark leaves")
+        keys[folder] = (folder / "key").read_text().strip()
     env = dict(args.env)
-    key = (data_dir / "key").read_text().strip()
     runs: dict[str, list[dict[str, Any]]] = {str(t or "this checkout"): [] for t in trees}
     for round_ in range(1, args.rounds + 1):
         for tree in trees:
             name = str(tree or "this checkout")
             figures = measure(
-                data_dir,
+                folders[tree],
                 tree,
                 env,
-                key=key,
+                key=keys[folders[tree]],
                 clients=args.clients,
                 seconds=args.seconds,
                 warmup=args.warmup,
@@ -146,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "search",
-                "data_dir": str(data_dir),
+                "data_dir": {str(t or "this checkout"): str(f) for t, f in folders.items()},
                 "clients": args.clients,
                 "seconds": args.seconds,
                 "env": env,

@@ -127,12 +127,14 @@ def modes(weights: FusionWeights) -> dict[str, FusionWeights]:
 
 
 def _index(encoder: Encoder) -> HybridIndex:
+    settings = Settings()
     return HybridIndex(
         encoder,
         None,
         keyword_fields=KEYWORD_FIELDS,
         glossary_groups=glossary_groups(),
-        body_max_tokens=Settings().body_max_tokens,
+        body_max_tokens=settings.body_max_tokens,
+        lexical_boosts=settings.bm25_fields,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -94,6 +94,7 @@ class ArticleIndex:
         card_cache_size: int = 20_000,
         query_cache_size: int = 2048,
         search_concurrency: int = 3,
+        bm25_fields: Mapping[str, float] | None = None,
     ) -> None:
         self.hybrid = HybridIndex(
             encoder,
@@ -101,6 +102,7 @@ class ArticleIndex:
             keyword_fields=KEYWORD_FIELDS,
             glossary_groups=read_glossary(glossary) if glossary else [],
             body_max_tokens=body_max_tokens,
+            lexical_boosts=bm25_fields,
         )
         self.batcher = MicroBatcher(
             encoder.encode,
@@ -270,6 +272,7 @@ def index_from_settings(
         card_cache_size=settings.hit_cache_size,
         query_cache_size=settings.query_cache_size,
         search_concurrency=settings.search_concurrency,
+        bm25_fields=settings.bm25_fields,
     )
 
 

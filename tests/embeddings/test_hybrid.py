@@ -174,6 +174,64 @@ def test_sync_after_bm25_lane_lost_reindexes_texts_without_reembedding(
     assert [h.id for h in filtered] == [2]
 
 
+def test_load_with_other_bm25_fields_reindexes_texts_without_reembedding(
+    encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Searching other article fields by keyword needs their texts indexed again, never
+    the ~40 minutes of re-embedding at 100k articles, and only once."""
+    both, body = {"headline": 2.0, "body": 1.0}, {"body": 1.0}
+    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=both)
+    index.upsert(DOCS)
+    index.save()
+    index.close()
+    counting = CountingEncoder(encoder)
+    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+        reopened = HybridIndex(counting, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
+        assert reopened.load()
+    assert "indexed with other fields (now: body)" in caplog.text
+    by_id = {d.id: d for d in DOCS}
+    report = reopened.sync({1: 1, 2: 1, 3: 1}, lambda ids: [by_id[i] for i in ids])
+    assert (report.added, report.updated, report.removed) == (0, 0, 0)
+    assert counting.texts == 0
+    assert reopened.lexical.search("knee coil socket", 3)[0][0] == 1
+    reopened.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+        again = HybridIndex(counting, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
+        assert again.load()
+    assert caplog.text == ""
+    assert len(again.lexical) == 3
+    saved = orjson.loads((tmp_path / "manifest.json").read_bytes())
+    assert saved["fingerprint"]["lexical_boosts"] == {"body": 1.0}
+
+
+def test_load_with_other_bm25_weights_reuses_every_lane(
+    encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"body": 1.0}
+    before = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
+    before.upsert(DOCS)
+    before.save()
+    before.close()
+    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+        heavier = {"body": 3.0}
+        reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=heavier)
+        assert reopened.load()
+    assert caplog.text == ""
+    assert len(reopened.lexical) == 3
+    # the weight applies at query time: BM25 scores scale with it
+    before = HybridIndex(encoder, None, keyword_fields=FIELDS, lexical_boosts=body)
+    before.upsert(DOCS)
+    assert reopened.lexical.search("knee coil", 1)[0][1] == pytest.approx(
+        3 * before.lexical.search("knee coil", 1)[0][1], rel=1e-5
+    )
+
+
+def test_create_index_with_unknown_bm25_field_names_the_choices(encoder: Encoder) -> None:
+    with pytest.raises(ValueError, match="choose among headline, body"):
+        HybridIndex(encoder, None, keyword_fields=FIELDS, lexical_boosts={"title": 1.0})
+
+
 def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Encoder) -> None:
     """A vector still being encoded (a callable) gives the same ranking, and the lexical
     lane has run before it is asked for."""

@@ -85,6 +85,34 @@ def test_bench_search_bad_arguments_are_refused(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--other-data", "copy"], "folder of the --tree checkouts: give one"),
+        (["--other-data", "copy", "--tree", "."], "copy holds no persisted index"),
+    ],
+)
+def test_bench_search_other_data_without_its_use_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    from scripts.bench_search import main
+
+    (tmp_path / "data" / "index").mkdir(parents=True)
+    (tmp_path / "data" / "index" / "manifest.json").write_text("{}")
+    (tmp_path / "data" / "key").write_text("k")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)  # "." passes as a checkout
+    (tmp_path / ".venv" / "bin" / "python").write_text("")
+    with pytest.raises(SystemExit) as stopped:
+        main(["data", *args])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_bench_search_measures_this_checkout_with_the_given_settings(
     encoder: Encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
