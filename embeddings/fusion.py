@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,10 @@ class FusionWeights:
         gets (encoding time grows with the query's length).
     lexical_per_group: the same for BM25 (0: all of them; BM25 time grows with the terms:
         3 costs 20% less than all at 100k articles with dev quality unchanged).
+    synonyms_in_headline: whether BM25 looks for the equivalents in the headline field too,
+        not only in the body (which holds the headline's words as well); they were half a
+        query's postings, and in both fields cost ~15% more BM25 time at 100k articles for
+        the same dev MRR@10 (docs/quality.md).
     """
 
     headline: float = 1.0
@@ -36,25 +40,16 @@ class FusionWeights:
     expand_dense: bool = False
     dense_per_group: int = 1
     lexical_per_group: int = 3
+    synonyms_in_headline: bool = False
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
-        return FusionWeights(
-            self.headline, self.body, 0.0, 0.0, 0.0, 0.0, self.expand_dense, self.dense_per_group, 0
-        )
+        return replace(self, lexical=0.0, model=0.0, code=0.0, synonyms=0.0, lexical_per_group=0)
 
     def lexical_only(self) -> FusionWeights:
         """BM25 alone."""
-        return FusionWeights(
-            0.0,
-            0.0,
-            1.0,
-            0.0,
-            0.0,
-            self.synonyms,
-            False,
-            self.dense_per_group,
-            self.lexical_per_group,
+        return replace(
+            self, headline=0.0, body=0.0, lexical=1.0, model=0.0, code=0.0, expand_dense=False
         )
 
 

@@ -384,7 +384,12 @@ class HybridIndex:
                 }
                 lexical = dict(
                     self.lexical.search(
-                        text, pool, filters=lex_filters, extra=extra, extra_boost=w.synonyms
+                        text,
+                        pool,
+                        filters=lex_filters,
+                        extra=extra,
+                        extra_boost=w.synonyms,
+                        extra_fields=self._synonym_fields(w),
                     )
                 )
             if w.code or w.model:
@@ -414,6 +419,12 @@ class HybridIndex:
             ids = np.unique(np.concatenate(found_ids))
             lanes = self._lane_scores(ids, q if dense else None, lexical, codes, models)
         return fuse(lanes, w, k)
+
+    def _synonym_fields(self, weights: FusionWeights) -> tuple[str, ...] | None:
+        """The BM25 fields the glossary equivalents are looked for in (None: all)."""
+        if weights.synonyms_in_headline or "body" not in self._boosts:
+            return None
+        return ("body",)
 
     def _lane_scores(
         self,

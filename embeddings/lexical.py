@@ -6,7 +6,7 @@ import functools
 import re
 import shutil
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,24 +175,31 @@ class LexicalIndex:
         filters: Mapping[str, Sequence[str]] | None = None,
         extra: Sequence[str] = (),
         extra_boost: float = 0.5,
+        extra_fields: Collection[str] | None = None,
     ) -> list[tuple[int, float]]:
         """Top-k (id, bm25 score) for a free-text query; filters are exact keyword matches.
 
         Within a filter field any listed value matches; across fields all must match.
-        `extra` texts (e.g. synonyms) count with `extra_boost` of a query term's weight.
+        `extra` texts (e.g. synonyms) count with `extra_boost` of a query term's weight, in
+        `extra_fields` only (None: every text field).
         """
-        weighted = dict.fromkeys(self.query_terms(text), 1.0)
+        own = dict.fromkeys(self.query_terms(text), 1.0)
+        added: dict[str, float] = {}
         for phrase in extra:
             for term in self.query_terms(phrase):
-                weighted.setdefault(term, extra_boost)
-        if not weighted:
+                if term not in own:
+                    added.setdefault(term, extra_boost)
+        if not own and not added:
             return []
+        widened = {**own, **added}
         should = tantivy.Occur.Should
         query = tantivy.Query.boolean_query(
             [
                 (should, self._term_query(name, term, boost * weight))
                 for name, boost in self.text_fields.items()
-                for term, weight in weighted.items()
+                for term, weight in (
+                    widened if extra_fields is None or name in extra_fields else own
+                ).items()
             ]
         )
         if filters:

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from embeddings.encoder import Encoder
+from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex
 
 FIELDS = {"modality": False, "manufacturer": True}
@@ -230,6 +231,27 @@ def test_load_with_other_bm25_weights_reuses_every_lane(
 def test_create_index_with_unknown_bm25_field_names_the_choices(encoder: Encoder) -> None:
     with pytest.raises(ValueError, match="choose among headline, body"):
         HybridIndex(encoder, None, keyword_fields=FIELDS, lexical_boosts={"title": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("bm25_fields", "in_headline", "found"),
+    [
+        ({"headline": 2.0, "body": 1.0}, False, False),
+        ({"headline": 2.0, "body": 1.0}, True, True),
+        ({"headline": 1.0}, False, True),  # no body field: the equivalents go where BM25 looks
+    ],
+)
+def test_search_looks_for_glossary_equivalents_in_the_body_unless_told(
+    encoder: Encoder, bm25_fields: dict[str, float], in_headline: bool, found: bool
+) -> None:
+    groups = [["chiller", "refrigeration plant"]]
+    index = HybridIndex(
+        encoder, None, keyword_fields=FIELDS, lexical_boosts=bm25_fields, glossary_groups=groups
+    )
+    index.upsert([Document(1, 1, "Chiller alarm", "Flow is low.", {"modality": ["CT"]})])
+    weights = FusionWeights(synonyms_in_headline=in_headline)
+    (hit,) = index.search("refrigeration plant", 1, weights=weights)
+    assert (hit.lexical > 0) is found
 
 
 def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Encoder) -> None:

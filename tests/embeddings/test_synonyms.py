@@ -65,3 +65,23 @@ def test_read_groups_malformed_file_names_the_fault(tmp_path: Path, text: str, f
     with pytest.raises(GlossaryError, match=fault) as caught:
         read_groups(path)
     assert str(path) in str(caught.value)
+
+
+def test_lexical_search_looks_for_equivalents_only_in_the_given_fields() -> None:
+    from embeddings.lexical import LexicalDoc
+
+    index = LexicalIndex(None, text_fields={"headline": 2.0, "body": 1.0})
+    index.upsert(
+        [
+            LexicalDoc(1, {"headline": "chiller alarm", "body": "flow low"}),
+            LexicalDoc(2, {"headline": "tube", "body": "chiller tripped"}),
+        ]
+    )
+    query = "refrigeration plant tripped"
+    extra = _glossary().expand(query)
+    in_body = index.search(query, 5, extra=extra, extra_boost=0.3, extra_fields=("body",))
+    everywhere = index.search(query, 5, extra=extra, extra_boost=0.3)
+    assert [h[0] for h in in_body] == [2]
+    assert sorted(h[0] for h in everywhere) == [1, 2]
+    # the query's own words still count in every field
+    assert [h[0] for h in index.search("tube", 5, extra_fields=("body",))] == [2]
