@@ -39,9 +39,11 @@ DOCS = [
 ]
 
 
-def _save_docs(encoder: Encoder, path: Path) -> None:
+def _save_docs(
+    encoder: Encoder, path: Path, lexical_boosts: dict[str, float] | None = None
+) -> None:
     """DOCS indexed, saved to `path` and closed, as a previous run leaves them."""
-    index = HybridIndex(encoder, path, keyword_fields=FIELDS)
+    index = HybridIndex(encoder, path, keyword_fields=FIELDS, lexical_boosts=lexical_boosts)
     index.upsert(DOCS)
     index.save()
     index.close()
@@ -151,6 +153,16 @@ class CountingEncoder:
         return self.inner.encode(texts, max_tokens=max_tokens)
 
 
+def _sync_reindexes_texts_only(index: HybridIndex, counting: CountingEncoder) -> None:
+    """A sync against the saved DOCS fills the BM25 lane again and encodes nothing."""
+    by_id = {d.id: d for d in DOCS}
+    report = index.sync({1: 1, 2: 1, 3: 1}, lambda ids: [by_id[i] for i in ids])
+    assert (report.added, report.updated, report.removed) == (0, 0, 0)
+    assert counting.texts == 0
+    assert len(index.lexical) == 3
+    assert index.lexical.search("knee coil socket", 3)[0][0] == 1
+
+
 def test_sync_after_bm25_lane_lost_reindexes_texts_without_reembedding(
     encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -165,12 +177,7 @@ def test_sync_after_bm25_lane_lost_reindexes_texts_without_reembedding(
     with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
         assert reopened.load()
     assert "holds 0 documents, the manifest 3" in caplog.text
-    by_id = {d.id: d for d in DOCS}
-    report = reopened.sync({1: 1, 2: 1, 3: 1}, lambda ids: [by_id[i] for i in ids])
-    assert (report.added, report.updated, report.removed) == (0, 0, 0)
-    assert counting.texts == 0
-    assert len(reopened.lexical) == 3
-    assert reopened.lexical.search("knee coil socket", 3)[0][0] == 1
+    _sync_reindexes_texts_only(reopened, counting)
     filtered = reopened.search("table does not move", 3, filters={"modality": ["CT"]})
     assert [h.id for h in filtered] == [2]
 
@@ -180,21 +187,14 @@ def test_load_with_other_bm25_fields_reindexes_texts_without_reembedding(
 ) -> None:
     """Searching other article fields by keyword needs their texts indexed again, never
     the ~40 minutes of re-embedding at 100k articles, and only once."""
-    both, body = {"headline": 2.0, "body": 1.0}, {"body": 1.0}
-    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=both)
-    index.upsert(DOCS)
-    index.save()
-    index.close()
+    body = {"body": 1.0}
+    _save_docs(encoder, tmp_path, {"headline": 2.0, "body": 1.0})
     counting = CountingEncoder(encoder)
     with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
         reopened = HybridIndex(counting, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
         assert reopened.load()
     assert "indexed with other fields (now: body)" in caplog.text
-    by_id = {d.id: d for d in DOCS}
-    report = reopened.sync({1: 1, 2: 1, 3: 1}, lambda ids: [by_id[i] for i in ids])
-    assert (report.added, report.updated, report.removed) == (0, 0, 0)
-    assert counting.texts == 0
-    assert reopened.lexical.search("knee coil socket", 3)[0][0] == 1
+    _sync_reindexes_texts_only(reopened, counting)
     reopened.close()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
@@ -210,10 +210,7 @@ def test_load_with_other_bm25_weights_reuses_every_lane(
     encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = {"body": 1.0}
-    before = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
-    before.upsert(DOCS)
-    before.save()
-    before.close()
+    _save_docs(encoder, tmp_path, body)
     with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
         heavier = {"body": 3.0}
         reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=heavier)
@@ -221,10 +218,10 @@ def test_load_with_other_bm25_weights_reuses_every_lane(
     assert caplog.text == ""
     assert len(reopened.lexical) == 3
     # the weight applies at query time: BM25 scores scale with it
-    before = HybridIndex(encoder, None, keyword_fields=FIELDS, lexical_boosts=body)
-    before.upsert(DOCS)
+    unweighted = HybridIndex(encoder, None, keyword_fields=FIELDS, lexical_boosts=body)
+    unweighted.upsert(DOCS)
     assert reopened.lexical.search("knee coil", 1)[0][1] == pytest.approx(
-        3 * before.lexical.search("knee coil", 1)[0][1], rel=1e-5
+        3 * unweighted.lexical.search("knee coil", 1)[0][1], rel=1e-5
     )
 
 
