@@ -178,7 +178,7 @@ class HybridIndex:
             )
         except FieldsChanged:
             assert path is not None  # only a folder on disk can hold other fields
-            # only the texts need indexing again (23 s at 100k), not the vectors: the
+            # only the texts need indexing again (~30 s at 100k), not the vectors: the
             # lane starts empty, `_load` notices the count, and the next sync fills it
             log.warning(
                 "the BM25 lane in %s was indexed with other fields (now: %s): it is emptied "
