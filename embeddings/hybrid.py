@@ -172,10 +172,14 @@ class HybridIndex:
 
     def _open_lexical(self) -> LexicalIndex:
         path = None if self.path is None else self.path / "lexical"
-        try:
+
+        def opened() -> LexicalIndex:
             return LexicalIndex(
                 path, text_fields=self._boosts, keyword_fields=list(self.keyword_fields)
             )
+
+        try:
+            return opened()
         except FieldsChanged:
             assert path is not None  # only a folder on disk can hold other fields
             # only the texts need indexing again (~30 s at 100k), not the vectors: the
@@ -187,9 +191,7 @@ class HybridIndex:
                 ", ".join(self._boosts),
             )
             LexicalIndex.destroy(path)
-            return LexicalIndex(
-                path, text_fields=self._boosts, keyword_fields=list(self.keyword_fields)
-            )
+            return opened()
 
     def __len__(self) -> int:
         return len(self._docs)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.benchmark import (
+    checkout_name,
     checkouts,
     cpu_seconds,
     eval_queries,
@@ -130,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{folder} has no API key file (key), as the benchmark leaves")
         keys[folder] = (folder / "key").read_text().strip()
     env = dict(args.env)
-    runs: dict[str, list[dict[str, Any]]] = {str(t or "this checkout"): [] for t in trees}
+    runs: dict[str, list[dict[str, Any]]] = {checkout_name(t): [] for t in trees}
     for round_ in range(1, args.rounds + 1):
         for tree in trees:
-            name = str(tree or "this checkout")
+            name = checkout_name(tree)
             figures = measure(
                 folders[tree],
                 tree,
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "search",
-                "data_dir": {str(t or "this checkout"): str(f) for t, f in folders.items()},
+                "data_dir": {checkout_name(t): str(f) for t, f in folders.items()},
                 "clients": args.clients,
                 "seconds": args.seconds,
                 "env": env,

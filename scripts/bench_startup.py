@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.benchmark import checkouts, serve, server_env
+from scripts.benchmark import checkout_name, checkouts, serve, server_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     trees = checkouts(parser, args.data_dir, args.tree)
-    times: dict[str, list[float]] = {str(t or "this checkout"): [] for t in trees}
+    times: dict[str, list[float]] = {checkout_name(t): [] for t in trees}
     env = server_env(args.data_dir.resolve())
     for run in range(1, args.runs + 1):
         for tree in trees:
             proc, _, seconds = serve("app.main:app", env, tree=tree)
             proc.terminate()
             proc.wait(timeout=30)
-            times[str(tree or "this checkout")].append(seconds)
+            times[checkout_name(tree)].append(seconds)
             print(f"run {run}: {tree or 'this checkout'} {seconds:.2f} s", file=sys.stderr)
             time.sleep(0.5)  # let the stopped process's memory go back
     for name, values in times.items():

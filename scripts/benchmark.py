@@ -227,6 +227,11 @@ def checkouts(
     return [None, *others]
 
 
+def checkout_name(tree: Path | None) -> str:
+    """How the scripts that compare checkouts name one in their output."""
+    return str(tree or "this checkout")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
