@@ -102,17 +102,19 @@ class SentenceTransformerEncoder:
         return _encode(self, texts, max_tokens)
 
 
-def quantization_config() -> str:
-    """The int8 scheme for this CPU: VNNI where the processor has it, else AVX2 / ARM."""
+def quantization_config(cpuinfo: str | None = None) -> str:
+    """The int8 scheme for this CPU: VNNI where the processor has it, else AVX2 / ARM
+    (`cpuinfo`: the text of /proc/cpuinfo, read when not given)."""
     import platform
 
     if platform.machine().lower() in {"arm64", "aarch64"}:
         return "arm64"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    return "avx512_vnni" if "avx512_vnni" in flags else "avx2"
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    return "avx512_vnni" if "avx512_vnni" in cpuinfo else "avx2"
 
 
 def export_onnx_int8(source: Path, cache_dir: Path, config: str) -> tuple[Path, str]:

@@ -34,6 +34,7 @@ from scripts.benchmark import (
     eval_queries,
     http_concurrent,
     http_single,
+    machine,
     pct,
     rss_mb,
     serve,
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "search",
+                "machine": machine(),
                 "data_dir": {checkout_name(t): str(f) for t, f in folders.items()},
                 "clients": args.clients,
                 "seconds": args.seconds,

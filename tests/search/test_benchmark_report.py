@@ -1,3 +1,4 @@
+import json
 import os
 import time
 from pathlib import Path
@@ -6,7 +7,7 @@ import pytest
 
 from embeddings.encoder import Encoder, OnnxInt8Encoder
 from embeddings.pool import WorkPool
-from scripts.benchmark import thread_cpu
+from scripts.benchmark import machine, thread_cpu
 
 
 def test_thread_cpu_attributes_search_work_to_the_search_threads() -> None:
@@ -28,6 +29,29 @@ def test_thread_cpu_attributes_search_work_to_the_search_threads() -> None:
     assert "event_loop" in after  # the main thread
 
 
+ZEN3 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC
+flags\t\t: fpu avx avx2 fma
+"""
+
+
+def test_machine_names_the_cpu_and_its_int8_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    plain = machine(ZEN3)
+    assert plain["cpu"] == "AMD EPYC"
+    assert (plain["cpu_family"], plain["model"]) == (25, 1)
+    assert plain["int8_scheme"] == "avx2"
+    assert plain["cores"] == os.cpu_count()
+    vnni = machine(ZEN3.replace("model\t\t: 1", "model\t\t: 17").replace("fma", "fma avx512_vnni"))
+    assert (vnni["model"], vnni["int8_scheme"]) == (17, "avx512_vnni")
+    assert machine("")["cpu"] == "unknown"
+
+
 def test_bench_startup_folder_without_index_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -43,8 +67,6 @@ def test_bench_startup_times_this_checkout_from_its_index(
     encoder: Encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One real start-up of the service on a small indexed folder: a time, a JSON line."""
-    import json
-
     from scripts.bench_startup import main
 
     _indexed_folder(encoder, tmp_path)
@@ -65,6 +87,33 @@ def _indexed_folder(encoder: Encoder, folder: Path) -> None:
         shutil.copytree(encoder.folder, folder / "models" / encoder.folder.name)
     env = {**os.environ, "DATA_DIR": str(folder), "DATABASE_URL": "", "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-m", "scripts.load_knowledge"], env=env, check=True)
+
+
+def test_baseline_vectors_from_index_are_our_headline_vectors_of_the_articles(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    import numpy as np
+    from sqlalchemy.orm import Session
+
+    from app.articles.models import Article
+    from app.config import Settings
+    from app.db import make_engine
+    from app.search.index import headline_text
+    from scripts.benchmark import baseline_vectors_from_index
+
+    _indexed_folder(encoder, tmp_path)
+    baseline_vectors_from_index(tmp_path, tmp_path / "baseline")
+    ids = json.loads((tmp_path / "baseline" / "ids.json").read_text())
+    vectors = np.load(tmp_path / "baseline" / "vectors.npy")
+    assert len(ids) == len(vectors) >= 100
+    engine = make_engine(Settings(data_dir=tmp_path, database_url=None).effective_database_url)
+    with Session(engine) as session:
+        for row in (0, len(ids) // 2, len(ids) - 1):
+            article = session.get(Article, ids[row])
+            assert article is not None
+            # the baseline's row is that article's title and issue, as it would embed them
+            assert float(encoder.encode([headline_text(article)])[0] @ vectors[row]) > 0.99
+    engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -117,8 +166,6 @@ def test_bench_search_measures_this_checkout_with_the_given_settings(
     encoder: Encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One short real run over HTTP on a small indexed folder: figures and a JSON line."""
-    import json
-
     from app.auth.service import bootstrap_admin
     from app.config import Settings
     from app.db import make_engine, make_sessionmaker
