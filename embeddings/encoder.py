@@ -102,6 +102,14 @@ class SentenceTransformerEncoder:
         return _encode(self, texts, max_tokens)
 
 
+def read_cpuinfo() -> str:
+    """The text of /proc/cpuinfo (empty where there is none)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def quantization_config(cpuinfo: str | None = None) -> str:
     """The int8 scheme for this CPU: VNNI where the processor has it, else AVX2 / ARM
     (`cpuinfo`: the text of /proc/cpuinfo, read when not given)."""
@@ -110,10 +118,7 @@ def quantization_config(cpuinfo: str | None = None) -> str:
     if platform.machine().lower() in {"arm64", "aarch64"}:
         return "arm64"
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
+        cpuinfo = read_cpuinfo()
     return "avx512_vnni" if "avx512_vnni" in cpuinfo else "avx2"
 
 

@@ -46,7 +46,7 @@ from app.config import Settings
 from app.search import service as search_service
 from app.search.index import encoder_from_settings, headline_text
 from app.search.schemas import SearchRequest
-from embeddings.encoder import SentenceTransformerEncoder, quantization_config
+from embeddings.encoder import SentenceTransformerEncoder, quantization_config, read_cpuinfo
 from embeddings.vector_index import VectorIndex, set_search_threads
 from scripts import loadgen
 from scripts.context import open_context
@@ -208,10 +208,7 @@ def machine(cpuinfo: str | None = None) -> dict[str, Any]:
     scheme the encoder uses on it (VNNI or not decides most of a query's encode time);
     `cpuinfo` is /proc/cpuinfo's text (read when not given)."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
+        cpuinfo = read_cpuinfo()
 
     def read(name: str) -> str | None:
         found = re.search(rf"^{name}\s*:\s*(.*?)\s*$", cpuinfo, re.MULTILINE)

@@ -112,7 +112,8 @@ def test_baseline_vectors_from_index_are_our_headline_vectors_of_the_articles(
             article = session.get(Article, ids[row])
             assert article is not None
             # the baseline's row is that article's title and issue, as it would embed them
-            assert float(encoder.encode([headline_text(article)])[0] @ vectors[row]) > 0.99
+            # (0.98: int8 activations are scaled per batch, and the ingest encoded batches)
+            assert float(encoder.encode([headline_text(article)])[0] @ vectors[row]) > 0.98
     engine.dispose()
 
 
