@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             proc, _, seconds = serve("app.main:app", env, tree=tree)
             proc.terminate()
             proc.wait(timeout=30)
-            times[checkout_name(tree)].append(seconds)
-            print(f"run {run}: {tree or 'this checkout'} {seconds:.2f} s", file=sys.stderr)
+            name = checkout_name(tree)
+            times[name].append(seconds)
+            print(f"run {run}: {name} {seconds:.2f} s", file=sys.stderr)
             time.sleep(0.5)  # let the stopped process's memory go back
     for name, values in times.items():
         line = " ".join(f"{v:.2f}" for v in values)

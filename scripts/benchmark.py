@@ -408,16 +408,21 @@ def baseline_vectors(folder: Path, size: int) -> None:
         fields = data.model_dump(mode="json", exclude={"status", "author"})
         texts.append(headline_text(Article(**fields)))
         ids.append(n)
-    folder.mkdir(parents=True, exist_ok=True)
     progress = _progress(f"baseline: embedding {size} with torch")
     parts = []
     for start in range(0, len(texts), 1024):
         parts.append(encoder.encode(texts[start : start + 1024]))
         progress(min(start + 1024, len(texts)), len(texts))
+    _save_baseline(folder, ids, np.concatenate(parts) if parts else np.zeros((0, encoder.dim)))
+
+
+def _save_baseline(folder: Path, ids: list[int], vectors: np.ndarray) -> None:
+    """The baseline's ids and vectors, as `scripts/baseline_app.py` reads them."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "ids.json").write_text(json.dumps(ids))
     # written last and atomically: its presence is what says "done" to a later run
     with open(folder / "vectors.npy.tmp", "wb") as fh:
-        np.save(fh, np.concatenate(parts) if parts else np.zeros((0, encoder.dim)))
+        np.save(fh, vectors)
     os.replace(folder / "vectors.npy.tmp", folder / "vectors.npy")
 
 
@@ -430,11 +435,7 @@ def baseline_vectors_from_index(folder: Path, base_dir: Path) -> None:
     manifest = json.loads((folder / "index" / "manifest.json").read_bytes())
     lane = VectorIndex.load(folder / "index" / "headline.faiss", manifest["fingerprint"]["dim"])
     ids = sorted(lane.ids().tolist())
-    base_dir.mkdir(parents=True, exist_ok=True)
-    (base_dir / "ids.json").write_text(json.dumps(ids))
-    with open(base_dir / "vectors.npy.tmp", "wb") as fh:
-        np.save(fh, lane.get(ids))
-    os.replace(base_dir / "vectors.npy.tmp", base_dir / "vectors.npy")
+    _save_baseline(base_dir, ids, lane.get(ids))
 
 
 def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
