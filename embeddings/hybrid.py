@@ -10,7 +10,6 @@ import gc
 import logging
 import os
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,7 +31,9 @@ from embeddings.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+# 2: the manifest holds postings (value -> ids) instead of a record per document; a
+# format 1 manifest is read and rewritten (`_from_records`)
+FORMAT = 2
 ANY = "*"  # keyword stored for an empty list: "applies to all" for wildcard fields
 TEXT_FIELDS = ("headline", "body")
 DEFAULT_BM25_FIELDS: Mapping[str, float] = {"headline": 2.0, "body": 1.0}
@@ -40,19 +41,25 @@ DEFAULT_BM25_FIELDS: Mapping[str, float] = {"headline": 2.0, "body": 1.0}
 # checks its own fields when it opens)
 _QUERY_TIME_SETTINGS = ("lexical_boosts",)
 Progress = Callable[[int, int], None]
+# field -> normalised value -> document -> the value as that document spells it
+Filters = dict[str, ExactIndex]
+
+
+def _filters(fields: Iterable[str]) -> Filters:
+    return {name: ExactIndex(min_length=1) for name in fields}
 
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
-    # collect first (cheap before the load) so that the freeze below keeps no garbage
-    gc.collect()
+    # no collection first: at start-up it found nothing to free and cost 0.15 s (machine
+    # E); at worst the freeze below keeps a little garbage of the imports
     gc.disable()
     try:
         yield
     finally:
         # what was loaded lives as long as the process: kept out of every later
-        # collection, which would otherwise walk millions of objects (1 s at 100k)
+        # collection, which would otherwise walk it (~0.3 M objects at 100k)
         gc.freeze()
         if enabled:
             gc.enable()
@@ -69,6 +76,20 @@ class Document:
     keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)
     codes: Sequence[str] = ()
     models: Sequence[str] = ()
+
+
+@dataclass
+class _Lookups:
+    """Everything but the vectors and the BM25 lane, as persisted in the manifest."""
+
+    versions: dict[int, int]
+    filters: Filters
+    codes: ExactIndex
+    models: ExactIndex
+
+    def lanes(self) -> list[ExactIndex]:
+        """Every lookup keyed by document."""
+        return [*self.filters.values(), self.codes, self.models]
 
 
 @dataclass
@@ -98,8 +119,9 @@ def _check_fingerprint(saved: object, current: Mapping[str, object]) -> None:
         raise ValueError("built with other settings: " + "; ".join(changed))
 
 
-def _lexical_doc(doc: Document, keywords: Mapping[str, Sequence[str]]) -> LexicalDoc:
-    return LexicalDoc(doc.id, {"headline": doc.headline, "body": doc.body}, keywords)
+def _lexical_doc(doc: Document, keywords: Mapping[str, Mapping[str, str]]) -> LexicalDoc:
+    values = {name: list(spelled) for name, spelled in keywords.items()}
+    return LexicalDoc(doc.id, {"headline": doc.headline, "body": doc.body}, values)
 
 
 def _fetched(
@@ -153,6 +175,7 @@ class HybridIndex:
         # writes and the swap of a loaded index take it alone
         self._lock = ReadWriteLock()
         self._save_lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
         self.loaded_from_disk = False
         self.lexical = self._open_lexical()
         self.glossary = Glossary(glossary_groups, self.lexical.query_terms)
@@ -163,12 +186,9 @@ class HybridIndex:
     def _reset_memory(self) -> None:
         self.headline = VectorIndex(self.encoder.dim)
         self.body = VectorIndex(self.encoder.dim)
-        self.codes = ExactIndex()
-        self.models = ExactIndex()
-        self._keywords: dict[str, dict[str, set[int]]] = {
-            name: defaultdict(set) for name in self.keyword_fields
-        }
-        self._docs: dict[int, dict[str, object]] = {}
+        # postings only, no record per document: 100k documents load from disk as a few
+        # long lists (a record each meant ~1.5 M objects to rebuild at every start)
+        self._lookups = _Lookups({}, _filters(self.keyword_fields), ExactIndex(), ExactIndex())
 
     def _open_lexical(self) -> LexicalIndex:
         path = None if self.path is None else self.path / "lexical"
@@ -193,18 +213,31 @@ class HybridIndex:
             LexicalIndex.destroy(path)
             return opened()
 
+    @property
+    def codes(self) -> ExactIndex:
+        """The exact lane of error codes."""
+        return self._lookups.codes
+
+    @property
+    def models(self) -> ExactIndex:
+        """The exact lane of model names."""
+        return self._lookups.models
+
+    @property
+    def _versions(self) -> dict[int, int]:
+        return self._lookups.versions
+
     def __len__(self) -> int:
-        return len(self._docs)
+        return len(self._versions)
 
     def version(self, doc_id: int) -> int | None:
         """The indexed version of one document (None when it is not indexed)."""
-        meta = self._docs.get(doc_id)
-        return None if meta is None else int(meta["version"])  # type: ignore[call-overload]
+        return self._versions.get(doc_id)
 
     def versions(self) -> dict[int, int]:
         """id -> indexed version, for comparison with the source of truth."""
         with self._lock.read():
-            return {i: int(d["version"]) for i, d in self._docs.items()}  # type: ignore[call-overload]
+            return dict(self._versions)
 
     def fingerprint(self) -> dict[str, object]:
         """What a persisted index must match to be reused."""
@@ -219,19 +252,22 @@ class HybridIndex:
 
     # -- writes --------------------------------------------------------------------------
 
-    def _keyword_values(self, doc: Document) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
+    def _keyword_values(self, doc: Document) -> dict[str, dict[str, str]]:
+        """Each filter field's normalised values (ANY for none on a wildcard field), with
+        the document's spelling of each."""
+        out: dict[str, dict[str, str]] = {}
         for name, wildcard in self.keyword_fields.items():
-            values = sorted({normalise(v) for v in doc.keywords.get(name, ()) if normalise(v)})
-            if not values and wildcard:
-                values = [ANY]
-            out[name] = values
+            spelled = {normalise(v): v for v in doc.keywords.get(name, ()) if normalise(v)}
+            if not spelled and wildcard:
+                spelled = {ANY: ANY}
+            out[name] = dict(sorted(spelled.items()))
         return out
 
     def upsert(self, docs: Sequence[Document], *, progress: Progress | None = None) -> None:
         """Insert or replace documents; encodes in batches and reports progress."""
         total = len(docs)
         done = 0
+        self._prepare_removal()
         for start in range(0, total, self.batch_size):
             batch = docs[start : start + self.batch_size]
             heads = self.encoder.encode([d.headline for d in batch])
@@ -244,44 +280,39 @@ class HybridIndex:
     def _apply(self, batch: Sequence[Document], heads: Vectors, bodies: Vectors) -> None:
         ids = [d.id for d in batch]
         with self._lock.write():
-            for doc_id in ids:
-                self._forget(doc_id)
+            self._forget(ids)
             self.headline.add(ids, heads)
             self.body.add(ids, bodies)
             lexdocs = []
             for doc in batch:
                 kw = self._keyword_values(doc)
-                for name, values in kw.items():
-                    for v in values:
-                        self._keywords[name][v].add(doc.id)
-                self.codes.put(doc.id, doc.codes)
-                self.models.put(doc.id, doc.models)
-                self._docs[doc.id] = {
-                    "version": doc.version,
-                    "keywords": kw,
-                    "labels": {n: list(v) for n, v in doc.keywords.items() if v},
-                    "codes": list(doc.codes),
-                    "models": list(doc.models),
-                }
+                for name, spelled in kw.items():
+                    self._lookups.filters[name].add(doc.id, spelled)
+                self.codes.add(doc.id, self.codes.keyed(doc.codes))
+                self.models.add(doc.id, self.models.keyed(doc.models))
+                self._versions[doc.id] = doc.version
                 lexdocs.append(_lexical_doc(doc, kw))
             self.lexical.upsert(lexdocs)
 
-    def _forget(self, doc_id: int) -> None:
-        old = self._docs.pop(doc_id, None)
-        if old is None:
-            return
-        for name, values in old["keywords"].items():  # type: ignore[attr-defined]
-            for v in values:
-                self._keywords[name][v].discard(doc_id)
-        self.codes.remove(doc_id)
-        self.models.remove(doc_id)
+    def _prepare_removal(self) -> None:
+        """Give the lookups their per-document keys if a load left them out: once after
+        a load, under the read lock, so that searches go on meanwhile."""
+        with self._lock.read(), self._prepare_lock:
+            for lane in self._lookups.lanes():
+                lane.prepare_removal()
+
+    def _forget(self, ids: Iterable[int]) -> None:
+        """Drop documents from the lookups (the caller holds the write lock)."""
+        gone = [i for i in ids if self._versions.pop(i, None) is not None]
+        for lane in self._lookups.lanes():
+            lane.remove(gone)
 
     def remove(self, ids: Iterable[int]) -> None:
         """Remove documents (absent ids are ignored)."""
         id_list = [int(i) for i in ids]
+        self._prepare_removal()
         with self._lock.write():
-            for doc_id in id_list:
-                self._forget(doc_id)
+            self._forget(id_list)
             self.headline.remove(id_list)
             self.body.remove(id_list)
             self.lexical.remove(id_list)
@@ -301,15 +332,12 @@ class HybridIndex:
     def known_values(self, name: str) -> set[str]:
         """Values of a keyword field present in the index, as spelled (for messages)."""
         with self._lock.read():
-            return {
-                v
-                for meta in self._docs.values()
-                for v in meta["labels"].get(name, ())  # type: ignore[attr-defined]
-            }
+            return self._lookups.filters[name].spellings(skip=ANY)
 
     def has_value(self, name: str, value: str) -> bool:
         """Whether any document carries this keyword value (normalised)."""
-        return bool(self._keywords.get(name, {}).get(normalise(value)))
+        lane = self._lookups.filters.get(name)
+        return lane is not None and bool(lane.held(normalise(value)))
 
     def allowed_ids(self, filters: Mapping[str, Sequence[str]]) -> set[int] | None:
         """Ids passing all filters (None: no filter). Unknown fields raise KeyError."""
@@ -317,13 +345,13 @@ class HybridIndex:
         for name, values in filters.items():
             if name not in self.keyword_fields:
                 raise KeyError(name)
-            index = self._keywords[name]
+            lane = self._lookups.filters[name]
             keys = {normalise(v) for v in values}
             if self.keyword_fields[name]:
                 keys.add(ANY)
             ids: set[int] = set()
             for key in keys:
-                ids |= index.get(key, set())
+                ids.update(lane.held(key))
             allowed = ids if allowed is None else allowed & ids
         return allowed
 
@@ -442,7 +470,8 @@ class HybridIndex:
         headline, body = np.zeros(len(ids)), np.zeros(len(ids))
         if q is not None and id_list:
             # a document the BM25 lane holds but the vectors do not (see `_load`) has none
-            known = np.fromiter((i in self._docs for i in id_list), dtype=bool, count=len(ids))
+            versions = self._versions
+            known = np.fromiter((i in versions for i in id_list), dtype=bool, count=len(ids))
             if known.any():
                 held = ids[known]
                 headline[known] = self.headline.get(held) @ q[0]
@@ -461,20 +490,31 @@ class HybridIndex:
             self.path.mkdir(parents=True, exist_ok=True)
             self.headline.save(self.path / "headline.faiss")
             self.body.save(self.path / "body.faiss")
-            manifest = {"fingerprint": self.fingerprint(), "docs": self._docs}
-            tmp = self.path / "manifest.json.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(manifest, default=sorted, option=orjson.OPT_NON_STR_KEYS))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path / "manifest.json")
+            self._save_manifest(self.path)
+
+    def _save_manifest(self, path: Path) -> None:
+        """Write the manifest atomically (the caller holds the read and save locks)."""
+        manifest = {
+            "fingerprint": self.fingerprint(),
+            "ids": list(self._versions),
+            "versions": list(self._versions.values()),
+            "filters": {name: lane.postings() for name, lane in self._lookups.filters.items()},
+            "codes": self.codes.postings(),
+            "models": self.models.postings(),
+        }
+        tmp = path / "manifest.json.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(orjson.dumps(manifest))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path / "manifest.json")
 
     def load(self) -> bool:
         """Load the persisted state if it is complete and fits this encoder; else start empty.
 
         Returns whether the persisted state was reused.
         """
-        # the manifest is millions of small dicts and lists: with the cyclic collector
+        # the lookups are hundreds of thousands of objects: with the cyclic collector
         # running every few thousand allocations, loading 100k documents took 4x longer
         with _gc_paused():
             return self._load()
@@ -498,17 +538,17 @@ class HybridIndex:
             ]
             try:
                 manifest = orjson.loads((self.path / "manifest.json").read_bytes())
-                _check_fingerprint(manifest.get("fingerprint"), self.fingerprint())
-                docs = {int(k): v for k, v in manifest["docs"].items()}
-                keywords, codes, models = self._lookups(docs)
+                saved = manifest.get("fingerprint")
+                older = isinstance(saved, dict) and saved.get("format") == 1
+                _check_fingerprint(saved, {**self.fingerprint(), "format": 1 if older else FORMAT})
+                lookups = self._from_records(manifest["docs"]) if older else self._read(manifest)
                 headline, body = (lane.result() for lane in lanes)
-                expected = set(docs)
-                if not (
-                    set(headline.ids().tolist()) == expected
-                    and set(body.ids().tolist()) == expected
+                expected = np.sort(np.fromiter(lookups.versions, np.int64, len(lookups.versions)))
+                if not all(
+                    np.array_equal(np.sort(lane.ids()), expected) for lane in (headline, body)
                 ):
                     raise ValueError("the vector lanes disagree with the manifest")
-            except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:
                 # a rebuild re-embeds every document (~40 min at 100k): say why at once.
                 # The files on disk stay as they are until the rebuild saves, so a start
                 # with the wrong settings stopped now loses only the BM25 lane (emptied
@@ -527,37 +567,53 @@ class HybridIndex:
         # emptied the lane, leaves them apart; the vectors still fit, so the next sync
         # indexes the texts again (23 s at 100k) instead of re-embedding them (~40 min)
         lexical_count = len(self.lexical)
-        if lexical_count != len(docs):
+        if lexical_count != len(lookups.versions):
             log.warning(
                 "the BM25 lane in %s holds %d documents, the manifest %d: the next sync "
                 "indexes their texts again (the vectors are kept)",
                 self.path,
                 lexical_count,
-                len(docs),
+                len(lookups.versions),
             )
         with self._lock.write():
             self.headline, self.body = headline, body
-            self.codes, self.models = codes, models
-            self._keywords = keywords
-            self._docs = docs
+            self._lookups = lookups
+        if older:
+            # once: the next start reads the quicker format (the vector files are unchanged)
+            with self._lock.read(), self._save_lock:
+                self._save_manifest(self.path)
+            log.info("search index in %s: manifest rewritten in format %d", self.path, FORMAT)
         self.loaded_from_disk = True
         return True
 
-    def _lookups(
-        self, docs: Mapping[int, Any]
-    ) -> tuple[dict[str, dict[str, set[int]]], ExactIndex, ExactIndex]:
-        """The keyword filters and the exact lanes of persisted documents."""
-        keywords: dict[str, dict[str, set[int]]] = {
-            name: defaultdict(set) for name in self.keyword_fields
-        }
-        codes, models = ExactIndex(), ExactIndex()
-        for doc_id, meta in docs.items():
+    def _read(self, manifest: Mapping[str, Any]) -> _Lookups:
+        """The lookups of a format 2 manifest: a few long lists, read in place (no step
+        per document in Python; see `ExactIndex.from_postings`)."""
+        ids, versions = manifest["ids"], manifest["versions"]
+        by_id = dict(zip(ids, versions, strict=True))
+        if len(by_id) != len(ids):
+            raise ValueError("the manifest lists a document twice")
+        saved = manifest["filters"]
+        return _Lookups(
+            by_id,
+            {n: ExactIndex.from_postings(saved[n], min_length=1) for n in self.keyword_fields},
+            ExactIndex.from_postings(manifest["codes"]),
+            ExactIndex.from_postings(manifest["models"]),
+        )
+
+    def _from_records(self, records: Mapping[str, Any]) -> _Lookups:
+        """The lookups of a format 1 manifest (a record per document)."""
+        out = _Lookups({}, _filters(self.keyword_fields), ExactIndex(), ExactIndex())
+        for key, meta in records.items():
+            doc_id = int(key)
+            out.versions[doc_id] = int(meta["version"])
+            labels = meta["labels"]
             for name, values in meta["keywords"].items():
-                for v in values:
-                    keywords[name][v].add(doc_id)
-            codes.put(doc_id, meta["codes"])
-            models.put(doc_id, meta["models"])
-        return keywords, codes, models
+                spelled = {normalise(v): v for v in labels.get(name, ())}
+                out.filters[name].add(doc_id, {v: spelled.get(v, v) for v in values})
+            out.codes.add(doc_id, out.codes.keyed(meta["codes"]))
+            out.models.add(doc_id, out.models.keyed(meta["models"]))
+        return out
 
     def _reindex_lexical(
         self,
@@ -583,10 +639,12 @@ class HybridIndex:
         """Make the index match `current` (id -> version), fetching only what differs."""
         with self._lock.read():
             # every indexed document is in both lanes, but for what `_load` warns of
-            lexical_short = len(self.lexical) != len(self._docs)
+            lexical_short = len(self.lexical) != len(self._versions)
         if lexical_short:
             self._reindex_lexical(fetch, progress=progress)
         indexed = self.versions()
+        if indexed == current and not lexical_short:
+            return SyncReport()  # the usual start: one comparison in C, no loop per document
         report = SyncReport(rebuilt=not indexed and bool(current))
         stale = [i for i in indexed if i not in current]
         todo = [i for i, v in current.items() if indexed.get(i) != v]

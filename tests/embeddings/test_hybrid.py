@@ -114,11 +114,101 @@ def test_load_restores_filters_and_exact_codes(encoder: Encoder, tmp_path: Path)
 def test_load_with_manifest_missing_a_field_starts_empty(encoder: Encoder, tmp_path: Path) -> None:
     _save_docs(encoder, tmp_path)
     manifest = orjson.loads((tmp_path / "manifest.json").read_bytes())
-    del manifest["docs"]["2"]["codes"]  # e.g. written by an older version
+    del manifest["codes"]  # e.g. a hand-edited or half-copied file
     (tmp_path / "manifest.json").write_bytes(orjson.dumps(manifest))
     reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     assert not reopened.load()  # rebuilt from the database, not a crash at start-up
     assert len(reopened) == 0
+
+
+def test_load_with_format_1_manifest_rewrites_it_without_reembedding(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    """An index saved by the previous release (a record per document) is reused, not
+    re-embedded (~40 min at 100k), and its manifest is rewritten once."""
+    _save_docs(encoder, tmp_path)
+    fresh = HybridIndex(encoder, None, keyword_fields=FIELDS)
+    records = {
+        str(d.id): {
+            "version": d.version,
+            "keywords": {n: list(v) for n, v in fresh._keyword_values(d).items()},
+            "labels": {n: list(v) for n, v in d.keywords.items() if v},
+            "codes": list(d.codes),
+            "models": list(d.models),
+        }
+        for d in DOCS
+    }
+    fingerprint = {**fresh.fingerprint(), "format": 1}
+    older = {"fingerprint": fingerprint, "docs": records}
+    (tmp_path / "manifest.json").write_bytes(orjson.dumps(older))
+    counting = CountingEncoder(encoder)
+    reopened = HybridIndex(counting, tmp_path, keyword_fields=FIELDS)
+    assert reopened.load()
+    assert counting.texts == 0
+    assert reopened.versions() == {1: 1, 2: 1, 3: 1}
+    assert reopened.known_values("manufacturer") == {"Nordvale", "Helix"}
+    assert reopened.search("error rfc 452 on the table", 3)[0].codes == ["RFC-452"]
+    wildcard = reopened.search("table", 3, filters={"manufacturer": ["Helix"]})
+    assert {h.id for h in wildcard} == {2, 3}
+    saved = orjson.loads((tmp_path / "manifest.json").read_bytes())
+    assert saved["fingerprint"]["format"] == 2
+    assert sorted(saved["ids"]) == [1, 2, 3]
+    reopened.close()
+    again = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    assert again.load()
+    assert again.known_values("manufacturer") == {"Nordvale", "Helix"}
+
+
+def test_remove_and_replace_leave_no_trace_in_filters_or_codes(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    index.remove([1])
+    moved = Document(
+        3,
+        2,
+        "Probe not detected",
+        "The transducer is not recognised.",
+        {"modality": ["US"], "manufacturer": ["Orbis"]},
+    )
+    index.upsert([moved])
+    for current in (index, _reopened(encoder, tmp_path, index)):
+        assert current.versions() == {2: 1, 3: 2}
+        assert current.known_values("manufacturer") == {"Orbis"}
+        assert not current.has_value("manufacturer", "Helix")
+        assert current.allowed_ids({"manufacturer": ["Helix"]}) == {2}
+        assert current.allowed_ids({"modality": ["MR"]}) == set()
+        assert all(h.codes == [] for h in current.search("error rfc 452", 3))
+
+
+def test_loaded_index_first_write_keeps_filters_and_codes_right(
+    encoder: Encoder, tmp_path: Path
+) -> None:
+    _save_docs(encoder, tmp_path)
+    index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
+    assert index.load()
+    assert index.allowed_ids({"manufacturer": ["Helix"]}) == {2, 3}
+    index.remove([1])
+    moved = Document(
+        3,
+        2,
+        "Probe not detected",
+        "The transducer is not recognised.",
+        {"modality": ["US"], "manufacturer": ["Orbis"]},
+    )
+    index.upsert([moved])
+    assert index.known_values("manufacturer") == {"Orbis"}
+    assert index.allowed_ids({"manufacturer": ["Helix"]}) == {2}
+    assert all(h.codes == [] for h in index.search("error rfc 452", 3))
+
+
+def _reopened(encoder: Encoder, path: Path, index: HybridIndex) -> HybridIndex:
+    index.save()
+    index.close()
+    again = HybridIndex(encoder, path, keyword_fields=FIELDS)
+    assert again.load()
+    return again
 
 
 def test_load_with_other_settings_names_them_and_starts_empty(
