@@ -167,6 +167,24 @@ def get_many(*, session: Session, ids: Sequence[int]) -> builtins.list[Article]:
     return [found[i] for i in ids if i in found]
 
 
+def published_versions(*, session: Session) -> dict[int, int]:
+    """id -> version of every published article, for the search index's start-up check.
+
+    Read through the database driver: 100k rows took 0.26-0.42 s as SQLAlchemy rows and
+    0.06-0.11 s as the driver's tuples (machine E), a tenth of the service's start-up.
+    """
+    stmt = select(Article.id, Article.version).where(Article.status == ArticleStatus.PUBLISHED)
+    connection = session.connection()
+    # the value inline: no placeholder style to match per driver
+    sql = str(stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return dict(cursor.fetchall())  # both columns are integers in every driver
+    finally:
+        cursor.close()
+
+
 def list(
     *,
     session: Session,

@@ -222,10 +222,7 @@ class ArticleIndex:
     ) -> SyncReport:
         """Make the index match the published articles in the database."""
         with factory() as session:
-            rows = session.execute(
-                select(Article.id, Article.version).where(Article.status == ArticleStatus.PUBLISHED)
-            ).all()
-            current = {int(i): int(v) for i, v in rows}
+            current = article_service.published_versions(session=session)
 
             def fetch(ids: Sequence[int]) -> list[Document]:
                 found = session.scalars(select(Article).where(Article.id.in_(ids)))
