@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from scripts.benchmark import (
+    add_other_data,
     checkout_name,
     checkouts,
     cpu_seconds,
+    data_folders,
     eval_queries,
     http_concurrent,
     http_single,
@@ -107,25 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tree", type=Path, action="append", default=[], help="another checkout to compare"
     )
-    parser.add_argument(
-        "--other-data",
-        type=Path,
-        default=None,
-        help="the folder the --tree checkouts serve (default: DATA_DIR), a copy of it",
-    )
+    add_other_data(parser)
     parser.add_argument(
         "--env", type=_setting, action="append", default=[], help="NAME=VALUE for the servers"
     )
     args = parser.parse_args(argv)
     trees = checkouts(parser, args.data_dir, args.tree)
-    if args.other_data is not None:
-        if not args.tree:
-            parser.error("--other-data is the folder of the --tree checkouts: give one")
-        checkouts(parser, args.other_data, [])  # the copy is checked like DATA_DIR
-    other = args.other_data or args.data_dir
-    folders: dict[Path | None, Path] = {
-        tree: (args.data_dir if tree is None else other).resolve() for tree in trees
-    }
+    folders = data_folders(parser, args.data_dir, args.other_data, trees)
     keys: dict[Path, str] = {}
     for folder in set(folders.values()):
         if not (folder / "key").exists():

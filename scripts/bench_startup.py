@@ -1,6 +1,6 @@
 """Start-up time from a persisted index: this checkout against others, alternating.
 
-    python -m scripts.bench_startup DATA_DIR [--runs 5] [--tree PATH ...]
+    python -m scripts.bench_startup DATA_DIR [--runs 5] [--tree PATH ...] [--other-data DIR]
 
 Starts the service (uvicorn, as `scripts.benchmark` does) on DATA_DIR `--runs` times
 for each checkout, in turn, and times each from the process's start to `/health`
@@ -8,7 +8,9 @@ answering. DATA_DIR is a folder the service already indexed, e.g. a benchmark fo
 kept with `--keep` (`ours-100000`; give the settings it was built with, such as
 BODY_MAX_TOKENS, in the environment, or the service rebuilds it). Other checkouts
 (`--tree`) need their own `.venv` (`make install`); alternating runs see the same
-machine. Prints the times, their medians and one JSON line.
+machine. `--other-data` gives the other checkouts a folder of their own, a copy of
+DATA_DIR (`cp -a`), when their index format differs (a start rewrites or rebuilds what
+it cannot read). Prints the times, their medians and one JSON line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.benchmark import checkout_name, checkouts, serve, server_env
+from scripts.benchmark import (
+    add_other_data,
+    checkout_name,
+    checkouts,
+    data_folders,
+    serve,
+    server_env,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tree", type=Path, action="append", default=[], help="another checkout to compare"
     )
+    add_other_data(parser)
     args = parser.parse_args(argv)
     trees = checkouts(parser, args.data_dir, args.tree)
+    folders = data_folders(parser, args.data_dir, args.other_data, trees)
     times: dict[str, list[float]] = {checkout_name(t): [] for t in trees}
-    env = server_env(args.data_dir.resolve())
     for run in range(1, args.runs + 1):
         for tree in trees:
-            proc, _, seconds = serve("app.main:app", env, tree=tree)
+            proc, _, seconds = serve("app.main:app", server_env(folders[tree]), tree=tree)
             proc.terminate()
             proc.wait(timeout=30)
             name = checkout_name(tree)

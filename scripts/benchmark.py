@@ -176,15 +176,18 @@ def serve(
     )
     url = f"http://127.0.0.1:{port}"
     deadline = started + 600
-    while time.perf_counter() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url, time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"{app} exited with {proc.returncode}")
-        time.sleep(0.02)
+    # one client for every probe: `httpx.get` makes a new one each time, and its TLS set-up
+    # cost ~57 ms of CPU per probe, most of a core taken from the starting server
+    with httpx.Client(timeout=1) as probe:
+        while time.perf_counter() < deadline:
+            try:
+                if probe.get(f"{url}/health").status_code == 200:
+                    return proc, url, time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise SystemExit(f"{app} exited with {proc.returncode}")
+            time.sleep(0.02)
     proc.kill()
     raise SystemExit(f"{app} did not start")
 
@@ -248,6 +251,32 @@ def checkouts(
         if not (tree / ".venv" / "bin" / "python").exists():
             parser.error(f"{tree} has no .venv: run make install there first")
     return [None, *others]
+
+
+def add_other_data(parser: argparse.ArgumentParser) -> None:
+    """The `--other-data` option of the scripts that compare checkouts."""
+    parser.add_argument(
+        "--other-data",
+        type=Path,
+        default=None,
+        help="the folder the --tree checkouts serve (default: DATA_DIR), a copy of it",
+    )
+
+
+def data_folders(
+    parser: argparse.ArgumentParser,
+    data_dir: Path,
+    other_data: Path | None,
+    trees: Sequence[Path | None],
+) -> dict[Path | None, Path]:
+    """The folder each checkout serves: DATA_DIR for this one (None), `--other-data`
+    (checked like DATA_DIR) or else DATA_DIR for the others."""
+    if other_data is not None:
+        if len(trees) < 2:
+            parser.error("--other-data is the folder of the --tree checkouts: give one")
+        checkouts(parser, other_data, [])
+    other = other_data or data_dir
+    return {tree: (data_dir if tree is None else other).resolve() for tree in trees}
 
 
 def checkout_name(tree: Path | None) -> str:
@@ -456,6 +485,8 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     queries = eval_queries()
     proc, url, startup = serve("app.main:app", server_env(folder))
     try:
+        # ready means ready to search: what is prepared on the first request shows here
+        first = http_single(url, headers, queries, 1, "httpx")[0]
         http_single(url, headers, queries, 20, args.client)  # warm-up
         single = http_single(url, headers, queries, args.requests, args.client)
         server_cpu, by_thread = cpu_seconds(proc.pid), thread_cpu(proc.pid)
@@ -483,6 +514,7 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             baseline_vectors(base_dir, size)
     bproc, burl, bstartup = serve("scripts.baseline_app:app", {"BASELINE_DIR": str(base_dir)})
     try:
+        bfirst = http_single(burl, {}, queries, 1, "httpx")[0]
         http_single(burl, {}, queries, 20, args.client)
         bsingle = http_single(burl, {}, queries, args.requests, args.client)
         bthroughput, bconc, _ = http_concurrent(
@@ -518,11 +550,13 @@ def measure(size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         # includes this run itself
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "startup_s": round(startup, 2),
+        "first_search_ms": round(1000 * first, 1),
         "rss_mib": round(rss, 1),
         "baseline": {
             "http1_ms": {p: round(pct(bsingle, p), 2) for p in (50, 95, 99)},
             "http_concurrent": {"per_s": round(bthroughput, 1), "p99_ms": round(pct(bconc, 99), 2)},
             "startup_s": round(bstartup, 2),
+            "first_search_ms": round(1000 * bfirst, 1),
             "rss_mib": round(brss, 1),
         },
         "ratio": {
@@ -580,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     head = (
         f"{'size':>7} {'ingest/s':>8} {'inproc p50/p99':>15} {'http1 p50/p95/p99':>19} "
-        f"{'16c /s':>7} {'16c p99':>8} {'w2s ms':>7} {'start s':>7} {'RSS MiB':>8}"
+        f"{'16c /s':>7} {'16c p99':>8} {'w2s ms':>7} {'start s':>7} {'1st ms':>7} {'RSS MiB':>8}"
     )
     print(head)
     for r in results:
@@ -597,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 + f" {h1[50]:>6}/{h1[95]}/{h1[99]:<6} {conc['per_s']:>7} {conc['p99_ms']:>8} "
                 + (f"{r['write_to_searchable_ms']:>7}" if who == "ours" else f"{'':>7}")
-                + f" {d['startup_s']:>7} {d['rss_mib']:>8}  {who}"
+                + f" {d['startup_s']:>7} {d['first_search_ms']:>7} {d['rss_mib']:>8}  {who}"
             )
         print(
             f"{'':>7} ratio vs baseline: throughput x{r['ratio']['throughput_x']}, "

@@ -135,6 +135,7 @@ def test_bench_search_bad_arguments_are_refused(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("script", ["bench_search", "bench_startup"])
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -142,15 +143,17 @@ def test_bench_search_bad_arguments_are_refused(
         (["--other-data", "copy", "--tree", "."], "copy holds no persisted index"),
     ],
 )
-def test_bench_search_other_data_without_its_use_is_refused(
+def test_bench_other_data_without_its_use_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    script: str,
     args: list[str],
     message: str,
 ) -> None:
-    from scripts.bench_search import main
+    import importlib
 
+    main = importlib.import_module(f"scripts.{script}").main
     (tmp_path / "data" / "index").mkdir(parents=True)
     (tmp_path / "data" / "index" / "manifest.json").write_text("{}")
     (tmp_path / "data" / "key").write_text("k")
