@@ -132,6 +132,32 @@ def test_restart_reuses_persisted_index_with_same_results(
     ]
 
 
+def test_write_after_restart_moves_article_between_filters_and_codes(
+    make_client: AppFactory, seeded: TestClient, tmp_path: Path
+) -> None:
+    """The lookups a restart loads read-only take writes: an edit right after it leaves
+    no trace of the old manufacturer or error code."""
+    data_dir = tmp_path / "seeded"
+    seeded.__exit__(None, None, None)
+    again = make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+    assert again.get("/search/index").json()["loaded_from_disk"] is True
+    article = again.get("/articles/ct-tube-arcing-popping").json()
+    edit = {
+        "manufacturer": "Orbis Imaging",
+        "error_codes": ["ZX-901"],
+        "version": article["version"],
+    }
+    assert again.patch(f"/articles/{article['id']}", json=edit).status_code == 200
+    query = "CT makes a popping sound and the images have streaks"
+    old = _search(again, query=query, filters={"manufacturer": article["manufacturer"]})
+    assert article["slug"] not in [r["slug"] for r in old["results"]]
+    new = _search(again, query=query, filters={"manufacturer": "Orbis Imaging"})
+    assert new["results"][0]["slug"] == article["slug"]
+    assert _search(again, query="error ZX-901")["results"][0]["slug"] == article["slug"]
+    hv = _search(again, query="error HV-417")["results"]
+    assert all(r["slug"] != article["slug"] or not r["why"]["error_codes"] for r in hv)
+
+
 def test_deleted_index_files_are_rebuilt_with_same_results(
     make_client: AppFactory, seeded: TestClient, tmp_path: Path
 ) -> None:
