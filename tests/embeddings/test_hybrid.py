@@ -159,27 +159,38 @@ def test_load_with_format_1_manifest_rewrites_it_without_reembedding(
     assert again.known_values("manufacturer") == {"Nordvale", "Helix"}
 
 
+# document 3 moved to another manufacturer (version 2)
+MOVED = Document(
+    3,
+    2,
+    "Probe not detected",
+    "The transducer is not recognised.",
+    {"modality": ["US"], "manufacturer": ["Orbis"]},
+)
+
+
+def _remove_1_and_move_3(index: HybridIndex) -> None:
+    index.remove([1])
+    index.upsert([MOVED])
+
+
+def _assert_no_trace_of_the_old_values(index: HybridIndex) -> None:
+    assert index.versions() == {2: 1, 3: 2}
+    assert index.known_values("manufacturer") == {"Orbis"}
+    assert not index.has_value("manufacturer", "Helix")
+    assert index.allowed_ids({"manufacturer": ["Helix"]}) == {2}
+    assert index.allowed_ids({"modality": ["MR"]}) == set()
+    assert all(h.codes == [] for h in index.search("error rfc 452", 3))
+
+
 def test_remove_and_replace_leave_no_trace_in_filters_or_codes(
     encoder: Encoder, tmp_path: Path
 ) -> None:
     index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     index.upsert(DOCS)
-    index.remove([1])
-    moved = Document(
-        3,
-        2,
-        "Probe not detected",
-        "The transducer is not recognised.",
-        {"modality": ["US"], "manufacturer": ["Orbis"]},
-    )
-    index.upsert([moved])
-    for current in (index, _reopened(encoder, tmp_path, index)):
-        assert current.versions() == {2: 1, 3: 2}
-        assert current.known_values("manufacturer") == {"Orbis"}
-        assert not current.has_value("manufacturer", "Helix")
-        assert current.allowed_ids({"manufacturer": ["Helix"]}) == {2}
-        assert current.allowed_ids({"modality": ["MR"]}) == set()
-        assert all(h.codes == [] for h in current.search("error rfc 452", 3))
+    _remove_1_and_move_3(index)
+    _assert_no_trace_of_the_old_values(index)
+    _assert_no_trace_of_the_old_values(_reopened(encoder, tmp_path, index))
 
 
 def test_loaded_index_first_write_keeps_filters_and_codes_right(
@@ -189,18 +200,8 @@ def test_loaded_index_first_write_keeps_filters_and_codes_right(
     index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
     assert index.load()
     assert index.allowed_ids({"manufacturer": ["Helix"]}) == {2, 3}
-    index.remove([1])
-    moved = Document(
-        3,
-        2,
-        "Probe not detected",
-        "The transducer is not recognised.",
-        {"modality": ["US"], "manufacturer": ["Orbis"]},
-    )
-    index.upsert([moved])
-    assert index.known_values("manufacturer") == {"Orbis"}
-    assert index.allowed_ids({"manufacturer": ["Helix"]}) == {2}
-    assert all(h.codes == [] for h in index.search("error rfc 452", 3))
+    _remove_1_and_move_3(index)
+    _assert_no_trace_of_the_old_values(index)
 
 
 def _reopened(encoder: Encoder, path: Path, index: HybridIndex) -> HybridIndex:
