@@ -74,7 +74,7 @@ class ExactIndex:
     Serves the exact lanes (identifiers, keys of at least MIN_LENGTH characters) and the
     keyword filters (`min_length=1`). Loaded from disk (`from_postings`), it reads the
     saved columns in place until the first write turns them into dicts
-    (`prepare_removal`).
+    (`prepare_writes`).
     """
 
     def __init__(self, *, min_length: int = MIN_LENGTH) -> None:
@@ -117,13 +117,13 @@ class ExactIndex:
 
     def add(self, doc_id: int, spelled: Mapping[str, str]) -> None:
         """Add the keys (key -> spelling) of a document this index does not hold yet."""
-        self.prepare_removal()
+        self.prepare_writes()
         for key, term in spelled.items():
             self._docs.setdefault(key, {})[doc_id] = term
         if spelled:
             self._keys[doc_id] = list(spelled)
 
-    def prepare_removal(self) -> None:
+    def prepare_writes(self) -> None:
         """Turn loaded columns into the dicts writes change, with each document's keys
         (a pass over every posting, once after a load; searches may go on meanwhile)."""
         saved = self._saved
@@ -139,7 +139,7 @@ class ExactIndex:
 
     def remove(self, doc_ids: Iterable[int]) -> None:
         """Forget documents (absent ones are ignored)."""
-        self.prepare_removal()
+        self.prepare_writes()
         for doc_id in doc_ids:
             for key in self._keys.pop(doc_id, ()):
                 docs = self._docs[key]

@@ -296,11 +296,11 @@ class HybridIndex:
 
     def prepare_writes(self) -> None:
         """Turn the lookups a load left as read-only columns into what writes change
-        (once after a load, ~0.5 s of CPU at 100k; under the read lock, so that searches
+        (once after a load, ~0.5-1 s of CPU at 100k; under the read lock, so that searches
         go on meanwhile). Writes call it first; a service may call it right after start."""
         with self._lock.read(), self._prepare_lock:
             for lane in self._lookups.lanes():
-                lane.prepare_removal()
+                lane.prepare_writes()
 
     def _forget(self, ids: Iterable[int]) -> None:
         """Drop documents from the lookups (the caller holds the write lock)."""
