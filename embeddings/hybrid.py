@@ -297,7 +297,8 @@ class HybridIndex:
     def prepare_writes(self) -> None:
         """Turn the lookups a load left as read-only columns into what writes change
         (once after a load, ~0.5-1 s of CPU at 100k; under the read lock, so that searches
-        go on meanwhile). Writes call it first; a service may call it right after start."""
+        go on meanwhile). Writes call it first: the first write after a start pays for it,
+        not the start and not the searches."""
         with self._lock.read(), self._prepare_lock:
             for lane in self._lookups.lanes():
                 lane.prepare_writes()

@@ -120,7 +120,6 @@ class ArticleIndex:
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
-        self._warm: threading.Thread | None = None
 
     def query_vector(self, text: str, expansion: Expansion | None = None) -> Callable[[], Vectors]:
         """Start encoding the dense query vector (glossary-widened when the weights say
@@ -195,8 +194,6 @@ class ArticleIndex:
                 self._timer = None
         if pending:
             self.hybrid.save()
-        if self._warm is not None:
-            self._warm.join()
         self.searches.close()
         self.batcher.close()
         self.hybrid.close()
@@ -210,13 +207,6 @@ class ArticleIndex:
         # ready means the encoder answers too (it may still be opening on its own thread),
         # and a model that cannot run stops the start-up here, not the first search
         self.hybrid.encoder.encode(["ready"])
-        if self.hybrid.loaded_from_disk:
-            # after ready, not before: the lookups a load left read-only are made writable
-            # on the side, so that the first write after a start does not pay for it
-            self._warm = threading.Thread(
-                target=self.hybrid.prepare_writes, name="index-warm", daemon=True
-            )
-            self._warm.start()
         log.info(
             "search index: %s, %d documents (+%d ~%d -%d)",
             "reused from disk" if reused else "built",
