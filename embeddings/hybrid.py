@@ -31,8 +31,8 @@ from embeddings.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-# 2: the manifest holds postings (value -> ids) instead of a record per document; a
-# format 1 manifest is read and rewritten (`_from_records`)
+# 2: the manifest holds each lookup as columns (`ExactIndex.postings`) instead of a record
+# per document; a format 1 manifest is read and rewritten (`_from_records`)
 FORMAT = 2
 ANY = "*"  # keyword stored for an empty list: "applies to all" for wildcard fields
 TEXT_FIELDS = ("headline", "body")
