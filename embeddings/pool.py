@@ -29,6 +29,8 @@ class WorkPool:
             raise ValueError("size must be at least 1")
         self.size = size
         self._local = threading.local()
+        self._running = 0
+        self._running_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
             max_workers=size, thread_name_prefix=name, initializer=self._mark
         )
@@ -50,7 +52,21 @@ class WorkPool:
             except BaseException as exc:  # handed over exactly as a pool thread would
                 done.set_exception(exc)
             return done
-        return self._executor.submit(fn, *args, **kwargs)
+        return self._executor.submit(self._counted, fn, *args, **kwargs)
+
+    def _counted(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._running_lock:
+            self._running += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    @property
+    def running(self) -> int:
+        """How many jobs are running now (not those waiting their turn)."""
+        return self._running
 
     def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a job in its turn and wait for its result (blocking the calling thread)."""

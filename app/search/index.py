@@ -104,18 +104,21 @@ class ArticleIndex:
             body_max_tokens=body_max_tokens,
             lexical_boosts=bm25_fields,
         )
+        # searches compute on these threads only: a search waiting its turn holds no
+        # lock and does not compete for the interpreter
+        self.searches = WorkPool(search_concurrency, name="search")
         self.batcher = MicroBatcher(
             encoder.encode,
             max_batch=batch_max_size,
             max_wait_ms=batch_max_wait_ms,
-            # several workers only where the encoder may be called from several threads
+            # several at once only where the encoder may be called from several threads
             workers=encoder_workers if getattr(encoder, "thread_safe", False) else 1,
+            # a lone search's query is encoded on another core while its keyword lane
+            # runs; among others, by the search itself (or the next one that waits)
+            others_busy=lambda: self.searches.running > 1,
         )
         self.cards = CardCache(card_cache_size)
         self.query_vectors = VectorCache(query_cache_size)
-        # searches compute on these threads only: a search waiting its turn holds no
-        # lock and does not compete for the interpreter
-        self.searches = WorkPool(search_concurrency, name="search")
         self.save_delay = save_delay
         self.last_sync = SyncReport()
         self._timer: threading.Timer | None = None

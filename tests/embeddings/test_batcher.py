@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -52,9 +53,11 @@ def test_without_a_wait_texts_queued_while_the_encoder_is_busy_form_the_next_bat
     busy = threading.Event()
     release = threading.Event()
     sizes: list[int] = []
+    threads: list[str] = []
 
     def gated(texts, max_tokens=None):  # the real encoder, held while the queue fills
         sizes.append(len(texts))
+        threads.append(threading.current_thread().name)
         busy.set()
         release.wait(timeout=30)
         return encoder.encode(texts, max_tokens=max_tokens)
@@ -68,11 +71,13 @@ def test_without_a_wait_texts_queued_while_the_encoder_is_busy_form_the_next_bat
     assert all(f.result(timeout=30).shape == (encoder.dim,) for f in queued)
     batcher.close()
     assert sizes == [1, 10], "a lone text goes at once; the queued ones go together"
+    # the first caller to wait encodes the queued texts itself: no hand-over and back
+    assert threads == ["encoder_0", threading.current_thread().name]
 
 
 def test_two_workers_encode_two_batches_at_once(encoder: Encoder) -> None:
-    """Under load a second batch must not wait for the first: each worker encodes on its
-    own thread (a barrier inside the encoder only opens when both are in it at once)."""
+    """Under load a second batch must not wait for the first (a barrier inside the
+    encoder only opens when two batches are in it at once)."""
     inside = threading.Barrier(2, timeout=10)
 
     def encode(texts, max_tokens=None):  # type: ignore[no-untyped-def]
@@ -80,13 +85,104 @@ def test_two_workers_encode_two_batches_at_once(encoder: Encoder) -> None:
         return encoder.encode(texts)
 
     batcher = MicroBatcher(encode, max_batch=1, workers=2)
-    futures = [batcher.submit(text) for text in ("gantry grinds", "table stuck")]
-    vectors = [f.result(timeout=20) for f in futures]
+    vectors: dict[str, np.ndarray] = {}
+
+    def search(text: str) -> None:
+        vectors[text] = batcher.encode_one(text, timeout=20)
+
+    threads = [threading.Thread(target=search, args=(t,)) for t in ("gantry grinds", "table stuck")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     batcher.close()
     assert batcher.batches == 2
-    np.testing.assert_allclose(vectors[0], encoder.encode(["gantry grinds"])[0], atol=0.02)
+    np.testing.assert_allclose(
+        vectors["gantry grinds"], encoder.encode(["gantry grinds"])[0], atol=0.02
+    )
     with pytest.raises(ValueError, match="workers"):
         MicroBatcher(encode, workers=0)
+
+
+def test_one_worker_never_encodes_two_batches_at_once(encoder: Encoder) -> None:
+    """The torch encoder is not safe for threads: with workers=1 the callers that encode
+    in their own threads take turns."""
+    lock = threading.Lock()
+    inside, most = 0, 0
+
+    def encode(texts, max_tokens=None):  # type: ignore[no-untyped-def]
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        try:
+            time.sleep(0.005)
+            return encoder.encode(texts)
+        finally:
+            with lock:
+                inside -= 1
+
+    batcher = MicroBatcher(encode, max_batch=2, workers=1)
+    barrier = threading.Barrier(12)
+
+    def search(i: int) -> None:
+        barrier.wait()
+        batcher.encode_one(f"no image on the monitor, case {i}", timeout=30)
+
+    threads = [threading.Thread(target=search, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert batcher.items == 12
+    assert most == 1
+
+
+def test_lone_text_is_encoded_on_the_batchers_thread_before_its_caller_waits(
+    encoder: Encoder,
+) -> None:
+    """A search starts its encode, then runs its keyword lane: the encode must already
+    be under way on another thread (the other core), not wait for `result()`."""
+    ran_on: list[str] = []
+    done = threading.Event()
+
+    def encode(texts, max_tokens=None):  # type: ignore[no-untyped-def]
+        ran_on.append(threading.current_thread().name)
+        out = encoder.encode(texts)
+        done.set()
+        return out
+
+    batcher = MicroBatcher(encode, workers=2)
+    pending = batcher.submit("the table will not move")
+    assert done.wait(timeout=30), "nothing encoded the text before its caller asked"
+    assert pending.result(timeout=5).shape == (encoder.dim,)
+    batcher.close()
+    assert ran_on == ["encoder_0"]
+
+
+def test_caller_waiting_for_a_turn_times_out_and_the_batcher_goes_on(
+    encoder: Encoder,
+) -> None:
+    busy, release = threading.Event(), threading.Event()
+
+    def gated(texts, max_tokens=None):  # type: ignore[no-untyped-def]
+        busy.set()
+        release.wait(timeout=30)
+        return encoder.encode(texts)
+
+    batcher = MicroBatcher(gated, max_batch=1, workers=1)
+    first = batcher.submit("gantry grinds")
+    assert busy.wait(timeout=30)
+    second = batcher.submit("table stuck")
+    with pytest.raises(TimeoutError):
+        second.result(timeout=0.2)
+    release.set()
+    assert first.result(timeout=30).shape == (encoder.dim,)
+    assert second.result(timeout=30).shape == (encoder.dim,)
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit("after close")
 
 
 def test_encoder_not_safe_for_threads_gets_one_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -96,6 +192,34 @@ def test_encoder_not_safe_for_threads_gets_one_worker(tmp_path) -> None:  # type
     torch = make_encoder("torch", cache_dir=tmp_path)  # its tokenizer is reconfigured per call
     index = ArticleIndex(torch, None, encoder_workers=2)
     try:
-        assert len(index.batcher._threads) == 1
+        assert index.batcher.workers == 1
     finally:
         index.close()
+
+
+def test_text_submitted_while_other_searches_run_is_encoded_by_its_caller(
+    encoder: Encoder,
+) -> None:
+    """Among other searches, handing a text to another thread and back costs more than
+    it overlaps: the caller encodes it when it asks for the vector."""
+    ran_on: list[str] = []
+    started = threading.Event()
+
+    def encode(texts, max_tokens=None):  # type: ignore[no-untyped-def]
+        ran_on.append(threading.current_thread().name)
+        started.set()
+        return encoder.encode(texts)
+
+    busy = True
+    batcher = MicroBatcher(encode, workers=2, others_busy=lambda: busy)
+    pending = batcher.submit("the table will not move")
+    assert not started.wait(timeout=0.2), "the batcher's thread took a busy caller's text"
+    assert pending.result(timeout=30).shape == (encoder.dim,)
+    assert ran_on == [threading.current_thread().name]
+    busy = False
+    started.clear()
+    pending = batcher.submit("no image on the monitor")
+    assert started.wait(timeout=30), "a lone text waited for its caller"
+    assert pending.result(timeout=30).shape == (encoder.dim,)
+    batcher.close()
+    assert ran_on[1:] == ["encoder_0"]

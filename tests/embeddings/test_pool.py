@@ -89,3 +89,25 @@ def test_pool_threads_carry_their_name_to_the_os() -> None:
         pytest.skip("no /proc on this system")
     assert pool.run(os_name) == "search_0"
     pool.close()
+
+
+def test_running_counts_jobs_at_work_not_those_waiting() -> None:
+    """The micro-batcher reads it to tell a lone search from one among others."""
+    pool = WorkPool(2)
+    gate = threading.Event()
+    started = threading.Barrier(3, timeout=5)
+
+    def blocker() -> None:
+        started.wait()
+        assert gate.wait(timeout=5)
+
+    jobs = [pool.submit(blocker) for _ in range(2)]
+    waiting = pool.submit(lambda: pool.running)
+    started.wait()
+    assert pool.running == 2, "the third job waits its turn and does not count"
+    gate.set()
+    for job in jobs:
+        job.result(timeout=5)
+    assert waiting.result(timeout=5) >= 1, "a job at work counts itself"
+    pool.close()
+    assert pool.running == 0
