@@ -163,8 +163,12 @@ class ExactIndex:
     def match(self, text: str | set[str]) -> dict[int, list[str]]:
         """Documents whose identifiers occur in the text (or among its `query_keys`),
         with the identifiers found."""
+        keys = query_keys(text) if isinstance(text, str) else text
+        saved = self._saved
+        # most queries carry no identifier: the keys held are picked out in C
+        held = (saved.rows.keys() if saved is not None else self._docs.keys()) & keys
         found: dict[int, list[str]] = defaultdict(list)
-        for key in query_keys(text) if isinstance(text, str) else text:
+        for key in held:
             for doc_id, spelled in (self._entry(key) or {}).items():
                 found[doc_id].append(spelled)
         return dict(found)

@@ -404,7 +404,7 @@ class HybridIndex:
         filters = {n: list(v) for n, v in (filters or {}).items() if v}
         with self._lock.read():
             allowed = self.allowed_ids(filters)
-            lexical: dict[int, float] = {}
+            lexical: list[tuple[int, float]] = []
             codes: dict[int, list[str]] = {}
             models: dict[int, list[str]] = {}
             # the lanes that need no vector go first: a query vector handed in as a
@@ -414,15 +414,13 @@ class HybridIndex:
                     n: [normalise(v) for v in vals] + ([ANY] if self.keyword_fields[n] else [])
                     for n, vals in filters.items()
                 }
-                lexical = dict(
-                    self.lexical.search(
-                        text,
-                        pool,
-                        filters=lex_filters,
-                        extra=extra,
-                        extra_boost=w.synonyms,
-                        extra_fields=self._synonym_fields(w),
-                    )
+                lexical = self.lexical.search(
+                    text,
+                    pool,
+                    filters=lex_filters,
+                    extra=extra,
+                    extra_boost=w.synonyms,
+                    extra_fields=self._synonym_fields(w),
                 )
             if w.code or w.model:
                 keys = query_keys(text)  # the query's n-grams, shared by both exact lanes
@@ -440,7 +438,12 @@ class HybridIndex:
                 else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
             )
             q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
-            found_ids = [np.fromiter(lane, np.int64) for lane in (lexical, codes, models)]
+            lex_ids = np.array([i for i, _ in lexical], dtype=np.int64)
+            lex_scores = np.array([score for _, score in lexical], dtype=np.float64)
+            found_ids = [
+                lex_ids,
+                *(np.fromiter(lane, np.int64, len(lane)) for lane in (codes, models)),
+            ]
             dense = bool(w.headline or w.body)
             if dense:
                 allowed_arr = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
@@ -449,7 +452,9 @@ class HybridIndex:
                     hits = vindex.search(q, pool, allowed=allowed_arr)[1][0]
                     found_ids.append(hits[hits >= 0])
             ids = np.unique(np.concatenate(found_ids))
-            lanes = self._lane_scores(ids, q if dense else None, lexical, codes, models)
+            lanes = self._lane_scores(
+                ids, q if dense else None, (lex_ids, lex_scores), codes, models
+            )
         return fuse(lanes, w, k)
 
     def _synonym_fields(self, weights: FusionWeights) -> tuple[str, ...] | None:
@@ -462,23 +467,31 @@ class HybridIndex:
         self,
         ids: npt.NDArray[np.int64],
         q: Vectors | None,
-        lexical: Mapping[int, float],
+        lexical: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
         codes: Mapping[int, list[str]],
         models: Mapping[int, list[str]],
     ) -> LaneScores:
         """The candidates' scores in every lane (dense ones only given a query vector `q`);
-        a candidate found by one lane only still gets its exact dense scores."""
-        id_list = ids.tolist()
-        headline, body = np.zeros(len(ids)), np.zeros(len(ids))
-        if q is not None and id_list:
-            # a document the BM25 lane holds but the vectors do not (see `_load`) has none
+        a candidate found by one lane only still gets its exact dense scores. `ids` are
+        sorted and hold every id of the lexical lane's (ids, scores)."""
+        n = len(ids)
+        lex_ids, lex_scores = lexical
+        headline, body = np.zeros(n), np.zeros(n)
+        if q is not None and n:
+            # a document the BM25 lane holds but the vectors do not (see `_load`) has none;
+            # the other lanes only find documents the vectors hold
             versions = self._versions
-            known = np.fromiter((i in versions for i in id_list), dtype=bool, count=len(ids))
-            if known.any():
+            unknown = [i for i in lex_ids.tolist() if i not in versions]
+            if unknown:
+                known = ~np.isin(ids, unknown)
                 held = ids[known]
                 headline[known] = self.headline.get(held) @ q[0]
                 body[known] = self.body.get(held) @ q[0]
-        scores = np.fromiter((lexical.get(i, 0.0) for i in id_list), np.float64, len(ids))
+            else:
+                headline[:] = self.headline.get(ids) @ q[0]
+                body[:] = self.body.get(ids) @ q[0]
+        scores = np.zeros(n)
+        scores[np.searchsorted(ids, lex_ids)] = lex_scores
         return LaneScores(ids, headline, body, scores, codes, models)
 
     # -- persistence ---------------------------------------------------------------------

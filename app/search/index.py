@@ -135,9 +135,12 @@ class ArticleIndex:
         pending = self.batcher.submit(dense)
         return lambda: self.query_vectors.put(dense, pending.result(timeout=30))
 
-    def cards_for(self, session: Session, ids: Sequence[int]) -> dict[int, Card]:
+    def cards_for(
+        self, session: Session | Callable[[], Session], ids: Sequence[int]
+    ) -> dict[int, Card]:
         """The hit cards of indexed articles, from the cache or else the database (only
-        published articles get one, so an article archived meanwhile drops out)."""
+        published articles get one, so an article archived meanwhile drops out);
+        `session` may be a function that opens one, called only on a cache miss."""
         found: dict[int, Card] = {}
         missing: list[int] = []
         for article_id in ids:
@@ -148,7 +151,8 @@ class ArticleIndex:
             else:
                 found[article_id] = card
         if missing:
-            for article in article_service.get_many(session=session, ids=missing):
+            db = session() if callable(session) else session
+            for article in article_service.get_many(session=db, ids=missing):
                 if article.status != ArticleStatus.PUBLISHED:
                     continue
                 text = f"{headline_text(article)}\n{body_text(article)}"

@@ -395,3 +395,22 @@ def test_search_while_documents_are_written_never_fails(encoder: Encoder) -> Non
     for t in threads:
         t.join(timeout=30)
     assert errors == []
+
+
+def test_search_with_document_only_in_bm25_lane_scores_it_by_keywords_alone(
+    encoder: Encoder,
+) -> None:
+    """A crash between the lanes' writes can leave the BM25 lane holding a document the
+    vectors do not (the next sync repairs it): searches meanwhile must not fail, and
+    that document has no dense score while the others keep theirs."""
+    from embeddings.lexical import LexicalDoc
+
+    index = HybridIndex(encoder, None, keyword_fields=FIELDS)
+    index.upsert(DOCS)
+    stray = "The gantry tilt motor grinds when the table moves."
+    index.lexical.upsert([LexicalDoc(9, {"headline": stray, "body": stray})])
+    hits = {h.id: h for h in index.search("table grinds when it moves", 5)}
+    assert set(hits) >= {2, 9}
+    assert hits[9].lexical > 0
+    assert hits[9].headline == hits[9].body == 0.0
+    assert min(hits[2].headline, hits[2].body) > 0
