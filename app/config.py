@@ -53,16 +53,18 @@ class Settings(BaseSettings):
         2,
         ge=1,
         le=64,
-        description="Query batches encoded at once, each on its own thread (the encoder is "
-        "most of a search's CPU; one at a time leaves the other core idle under load).",
+        description="Query batches encoded at once (the encoder is most of a search's CPU; "
+        "one at a time leaves the other core idle under load). A lone search's query is "
+        "encoded on a thread of its own while its keyword lane runs; among others, on the "
+        "searching threads.",
     )
     search_concurrency: int = Field(
-        3,
+        4,
         ge=1,
         le=64,
-        description="Threads that compute searches (API, call screen, console); the other "
-        "searches wait their turn in order (on 2 cores, three keep both busy while their "
-        "threads do not fight over the Python interpreter).",
+        description="Threads that compute searches, their query encodes included (API, call "
+        "screen, console); the other searches wait their turn in order (on 2 cores, four "
+        "keep both busy while their threads do not fight over the Python interpreter).",
     )
     batch_max_size: int = Field(
         2,

@@ -93,7 +93,7 @@ class ArticleIndex:
         body_max_tokens: int | None = None,
         card_cache_size: int = 20_000,
         query_cache_size: int = 2048,
-        search_concurrency: int = 3,
+        search_concurrency: int = 4,
         bm25_fields: Mapping[str, float] | None = None,
     ) -> None:
         self.hybrid = HybridIndex(
