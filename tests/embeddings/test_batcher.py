@@ -1,11 +1,22 @@
 import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from embeddings.batcher import MicroBatcher
 from embeddings.encoder import Encoder
+
+
+def _in_threads(work: Callable[[Any], None], args: Iterable[Any]) -> None:
+    """`work(arg)` for every arg, each on a thread of its own; returns when all are done."""
+    threads = [threading.Thread(target=work, args=(arg,)) for arg in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def test_concurrent_encodes_share_batches_and_match_direct_encoding(
@@ -20,11 +31,7 @@ def test_concurrent_encodes_share_batches_and_match_direct_encoding(
         barrier.wait()
         out[i] = batcher.encode_one(texts[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(texts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(work, range(len(texts)))
     batcher.close()
     assert batcher.items == len(texts)
     assert batcher.batches < len(texts), "concurrent requests were batched"
@@ -90,11 +97,7 @@ def test_two_workers_encode_two_batches_at_once(encoder: Encoder) -> None:
     def search(text: str) -> None:
         vectors[text] = batcher.encode_one(text, timeout=20)
 
-    threads = [threading.Thread(target=search, args=(t,)) for t in ("gantry grinds", "table stuck")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(search, ("gantry grinds", "table stuck"))
     batcher.close()
     assert batcher.batches == 2
     np.testing.assert_allclose(
@@ -129,11 +132,7 @@ def test_one_worker_never_encodes_two_batches_at_once(encoder: Encoder) -> None:
         barrier.wait()
         batcher.encode_one(f"no image on the monitor, case {i}", timeout=30)
 
-    threads = [threading.Thread(target=search, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(search, range(12))
     batcher.close()
     assert batcher.items == 12
     assert most == 1
