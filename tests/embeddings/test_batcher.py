@@ -184,16 +184,32 @@ def test_caller_waiting_for_a_turn_times_out_and_the_batcher_goes_on(
         batcher.submit("after close")
 
 
-def test_encoder_not_safe_for_threads_gets_one_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_encoder_not_safe_for_threads_gets_one_worker_and_serves_concurrent_searches(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Searches encode their own queries under load: with the torch encoder (its tokenizer
+    is reconfigured per call) they must take turns and still get their own vectors."""
     from app.search.index import ArticleIndex
     from embeddings.encoder import make_encoder
 
-    torch = make_encoder("torch", cache_dir=tmp_path)  # its tokenizer is reconfigured per call
-    index = ArticleIndex(torch, None, encoder_workers=2)
+    torch = make_encoder("torch", cache_dir=tmp_path)
+    index = ArticleIndex(torch, None, encoder_workers=2, search_concurrency=4, query_cache_size=0)
+    queries = [f"the table will not move, case {i}" for i in range(8)]
+    alone = {q: torch.encode([q])[0] for q in queries}
+    got: dict[str, list[np.ndarray]] = {q: [] for q in queries}
+
+    def search(query: str) -> None:
+        got[query].append(index.searches.run(lambda: index.query_vector(query)()))
+
     try:
         assert index.batcher.workers == 1
+        _in_threads(search, queries * 3)
     finally:
         index.close()
+    assert index.batcher.items == len(queries) * 3
+    for query, vectors in got.items():
+        assert len(vectors) == 3
+        assert min(float(v @ alone[query]) for v in vectors) > 0.999, query
 
 
 def test_text_submitted_while_other_searches_run_is_encoded_by_its_caller(
