@@ -27,10 +27,6 @@ class Pending:
         self.future: Future[np.ndarray] = Future()
         self.taken = False  # part of a batch (guarded by the batcher's lock)
 
-    def done(self) -> bool:
-        """Whether the vector (or the encoder's error) is there."""
-        return self.future.done()
-
     def result(self, timeout: float | None = None) -> np.ndarray:
         """The text's vector: encoded in this thread, with the texts queued beside it,
         when no batch has taken it yet; TimeoutError after `timeout` seconds."""

@@ -482,14 +482,10 @@ class HybridIndex:
             # the other lanes only find documents the vectors hold
             versions = self._versions
             unknown = [i for i in lex_ids.tolist() if i not in versions]
-            if unknown:
-                known = ~np.isin(ids, unknown)
-                held = ids[known]
-                headline[known] = self.headline.get(held) @ q[0]
-                body[known] = self.body.get(held) @ q[0]
-            else:
-                headline[:] = self.headline.get(ids) @ q[0]
-                body[:] = self.body.get(ids) @ q[0]
+            known = ~np.isin(ids, unknown) if unknown else slice(None)
+            held = ids[known]
+            headline[known] = self.headline.get(held) @ q[0]
+            body[known] = self.body.get(held) @ q[0]
         scores = np.zeros(n)
         scores[np.searchsorted(ids, lex_ids)] = lex_scores
         return LaneScores(ids, headline, body, scores, codes, models)
