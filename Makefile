@@ -22,8 +22,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# the service's own bytecode, compiled once here: where PYTHONDONTWRITEBYTECODE is set (as
-# on the machines this was measured on) every start compiled its ~70 modules again (~0.2 s)
+# the service's own bytecode, compiled once here: where PYTHONDONTWRITEBYTECODE is set,
+# every start would compile all its modules again (the cost: docs/benchmarks.md)
 install: $(STAMP)
 	@$(BIN)/python -m compileall -q app embeddings scripts
 
@@ -43,10 +43,12 @@ browser:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser tests will be skipped"; }
 
+# the whole suite: the marker expression overrides pyproject's "not slow" (a later -m in
+# PYTEST_ARGS overrides this one, e.g. PYTEST_ARGS='-m "not slow"' for the quick run)
 test: install browser
 	$(BIN)/ruff check app embeddings scripts tests
 	$(BIN)/mypy app embeddings scripts
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
 
 load: install
 	$(BIN)/python -m scripts.load_knowledge

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +24,11 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 if TYPE_CHECKING:
     from alembic.config import Config
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # the newest migration's revision: a database already there starts without importing
 # Alembic or reading the migration scripts (a test checks it against the scripts' head)
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -122,10 +124,37 @@ def migrate(engine: Engine) -> None:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session closed on exit (callers commit explicitly)."""
-    session = factory()
-    try:
-        yield session
-    finally:
-        session.close()
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed on a normal exit and rolled back on an error
+    (what a request gets from its dependency, for scripts and workers)."""
+    with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's current transaction has committed; a rollback
+    drops it. For in-memory effects (the search index) that must never run for a write
+    the database did not keep."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            callback()
+        except Exception:  # the write is kept; the index is repaired from the database
+            log.exception("an after-commit step failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)

@@ -1,33 +1,29 @@
-"""Dependency aliases used by every router (one place, so auth plugs in here)."""
+"""Shared request resources: the settings, the request's transaction, the session factory.
+
+Each domain keeps its own dependencies (`app/auth/deps.py` for keys and roles,
+`app/web/deps.py` for the console, `app/search/deps.py` for the index); this module
+imports none of them.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import suppress
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
-from app.auth import service as auth_service
-from app.auth.cache import PrincipalCache
-from app.auth.permissions import Permission
-from app.auth.service import Principal
 from app.config import Settings
-from app.errors import Forbidden, InvalidInput, Unauthorized
-from app.search.index import ArticleIndex
-from app.web import service as web_service
-from app.web.service import SignedIn
-
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
-
+from app.errors import InvalidInput
+from app.schemas import nul_fields
 
 # the cheap dependencies are async: FastAPI runs a plain `def` one in the threadpool, a
 # thread hop per dependency per request
+
+CommitHook = Callable[[Request, Session], None]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -37,9 +33,20 @@ async def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A database session for one request."""
+    """The request's one transaction: services flush, and it commits once the handler has
+    returned, before the response is sent, so an acknowledged write is a committed one;
+    any error rolls it back. The app's commit hooks (the audit row) write in it first."""
     with request.app.state.sessions() as session:
-        yield session
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        hooks: list[CommitHook] = request.app.state.commit_hooks
+        for hook in hooks:
+            hook(request, session)
+        session.commit()
+        request.state.committed = True
 
 
 async def get_sessions(request: Request) -> sessionmaker[Session]:
@@ -48,166 +55,60 @@ async def get_sessions(request: Request) -> sessionmaker[Session]:
     return sessions
 
 
-async def get_index(request: Request) -> ArticleIndex:
-    """The live search index."""
-    index: ArticleIndex = request.app.state.index
-    return index
+def response_status(request: Request) -> int:
+    """The status the handler answered with (known once it has returned)."""
+    status = getattr(request.state, "status", None)
+    if status is None:
+        route = request.scope.get("route")
+        status = getattr(route, "status_code", None) or 200
+    return int(status)
 
 
-async def get_key_cache(request: Request) -> PrincipalCache:
-    """The cache of recently verified keys (routes that change keys or people clear it)."""
-    cache: PrincipalCache = request.app.state.principals
-    return cache
+class Route(APIRoute):
+    """A route whose handler's status reaches the transaction (for its audit row)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The handler, noting its response's status on the request."""
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            response = await handler(request)
+            request.state.status = response.status_code
+            return response
+
+        return run
 
 
-def _authenticate(sessions: sessionmaker[Session], raw: str | None) -> Principal:
-    with sessions() as session:
-        return auth_service.authenticate(session=session, raw=raw)
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-async def get_principal(
-    request: Request,
-    cache: Annotated[PrincipalCache, Depends(get_key_cache)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> Principal:
-    """The caller, from its API key (401 when missing or bad); a key verified within
-    AUTH_CACHE_SECONDS is not looked up again."""
-    raw = bearer.credentials if bearer else header
-    principal = cache.get(raw) if raw else None
-    if principal is None:
-        # the database look-up blocks: off the event loop
-        principal = await run_in_threadpool(_authenticate, request.app.state.sessions, raw)
-        if raw:
-            cache.put(raw, principal)
-    request.state.principal = principal  # read by the audit log
-    return principal
-
-
-def _missing(principal: Principal, permissions: tuple[Permission, ...], refusal: str) -> None:
-    """403 naming every permission of `permissions` the principal lacks."""
-    missing = [p for p in permissions if not principal.can(p)]
-    if missing:
-        raise Forbidden(
-            f"{refusal} {', '.join(missing)}", missing_permissions=[str(p) for p in missing]
-        )
-
-
-def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting only callers holding every one of `permissions` (else 403)."""
-
-    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        _missing(principal, permissions, "this key lacks the permission")
-        return principal
-
-    return check
-
-
-def permit(*permissions: Permission) -> Any:
-    """`Annotated[Principal, permit(P.X)]`: the route's role check, declared on the route."""
-    return Depends(require(*permissions))
-
-
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
-
-
-def get_if_match(
-    if_match: Annotated[
-        str | None,
-        Header(description='The version an edit is based on, as returned in ETag: "3".'),
-    ] = None,
-) -> int | None:
-    """The version named by an If-Match header, if any."""
-    if if_match is None:
-        return None
-    match = _ETAG.match(if_match)
-    if not match:
+async def refuse_nul(request: Request) -> None:
+    """Refuse a NUL character in any text (PostgreSQL cannot store one) with a 422 naming
+    each field: path segments, query parameters, JSON and form bodies. A bulk import
+    reports it per line instead."""
+    fields = [name for name, value in request.path_params.items() if "\x00" in str(value)]
+    if b"%00" in request.scope["query_string"]:
+        pairs = request.query_params.multi_items()
+        fields += [name for name, value in pairs if "\x00" in name + value]
+    kind = request.headers.get("content-type", "")
+    if request.method in {"POST", "PUT", "PATCH"} and kind.startswith("application/json"):
+        body = await request.body()  # already read, and kept, by FastAPI
+        if b"\\u0000" in body:
+            # not JSON: the route's own validation says so
+            with suppress(ValueError):
+                fields += nul_fields(json.loads(body))
+    elif request.method == "POST" and kind.startswith(FORMS):
+        form = await request.form()  # parsed once, and kept, for the handler
+        entries = form.multi_items()
+        fields += [k for k, v in entries if isinstance(v, str) and "\x00" in k + v]
+    if fields:
         raise InvalidInput(
-            'If-Match must be an article version as given in ETag, e.g. "3"',
-            errors=[{"field": "If-Match", "message": "expected a quoted version number"}],
+            "text may not contain a NUL character (\\u0000): " + ", ".join(fields),
+            errors=[{"field": name, "message": "contains a NUL character"} for name in fields],
         )
-    return int(match.group(1))
-
-
-SESSION_COOKIE = "hd_session"
-
-
-def get_signed_in(request: Request, session: Annotated[Session, Depends(get_session)]) -> SignedIn:
-    """The web console user, from the session cookie (pages redirect to sign-in on 401)."""
-    signed = web_service.current(session=session, token=request.cookies.get(SESSION_COOKIE))
-    if signed is None:
-        raise Unauthorized("sign in to continue")
-    request.state.principal = signed.principal  # read by the audit log
-    request.state.web = signed  # read by the error pages
-    return signed
-
-
-SCREEN_REFUSED = "your role cannot use this screen: it needs the permission"
-
-
-def web_permit(*permissions: Permission) -> Any:
-    """`Annotated[SignedIn, web_permit(P.X)]`: a console page's role check."""
-
-    def check(signed: Annotated[SignedIn, Depends(get_signed_in)]) -> SignedIn:
-        _missing(signed.principal, permissions, SCREEN_REFUSED)
-        return signed
-
-    return Depends(check)
-
-
-def web_write(*permissions: Permission) -> Any:
-    """Like `web_permit`, for form posts: also refuses forged cross-site submissions."""
-
-    async def check(
-        request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]
-    ) -> SignedIn:
-        origin = request.headers.get("origin")
-        if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
-            raise Forbidden("a form posted from another site was refused")
-        form = await request.form()
-        token = request.headers.get("x-csrf-token") or form.get("csrf_token")
-        if not isinstance(token, str) or not web_service.csrf_ok(signed.csrf_token, token):
-            raise Forbidden("this form has expired or came from another site: reload the page")
-        _missing(signed.principal, permissions, SCREEN_REFUSED)
-        return signed
-
-    return Depends(check)
-
-
-@dataclass
-class Desk:
-    """What a console handler works with: the request, the database, the index, the
-    settings and the signed-in user."""
-
-    request: Request
-    session: Session
-    index: ArticleIndex
-    settings: Settings
-    signed: SignedIn
-
-
-def web_desk(*permissions: Permission, write: bool = False) -> Any:
-    """`Annotated[Desk, web_desk(P.X)]`: a console page's role check (and, with `write`,
-    its forgery check) plus everything the handler needs, in one parameter."""
-    gate = web_write(*permissions) if write else web_permit(*permissions)
-
-    def build(
-        request: Request,
-        session: Annotated[Session, Depends(get_session)],
-        index: Annotated[ArticleIndex, Depends(get_index)],
-        settings: Annotated[Settings, Depends(get_settings)],
-        # a default, not Annotated: the annotation is a string and `gate` a local
-        signed: SignedIn = gate,
-    ) -> Desk:
-        return Desk(request, session, index, settings, signed)
-
-    return Depends(build)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbSession = Annotated[Session, Depends(get_session)]
+# scope "function": the exit (the commit) runs before the response is sent
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-SearchIndex = Annotated[ArticleIndex, Depends(get_index)]
-CurrentKey = Annotated[Principal, Depends(get_principal)]
-KeyCache = Annotated[PrincipalCache, Depends(get_key_cache)]
-IfMatch = Annotated[int | None, Depends(get_if_match)]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 PROBLEM = "application/problem+json"
 
@@ -87,7 +92,12 @@ class PayloadTooLarge(DomainError):
 
 
 def problem(
-    status: int, title: str, detail: str, request: Request | None = None, **extra: Any
+    status: int,
+    title: str,
+    detail: str,
+    request: Request | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """Build a problem+json response."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
@@ -95,10 +105,37 @@ def problem(
     if request is not None:
         body["instance"] = request.url.path
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "ApiKey"
     return JSONResponse(
         jsonable_encoder(body), status_code=status, media_type=PROBLEM, headers=headers
     )
+
+
+# the column a unique constraint guards, as SQLite ("UNIQUE constraint failed: t.col") and
+# PostgreSQL ("Key (col)=(...) already exists") name it
+_UNIQUE = re.compile(r"UNIQUE constraint failed: \w+\.(\w+)|Key \((\w+)\)=")
+
+
+def storage_conflict(exc: IntegrityError | StaleDataError) -> Conflict:
+    """A version clash or a constraint the database refused, as a 409 naming what it can."""
+    if isinstance(exc, StaleDataError):
+        return Conflict("this was changed by someone else meanwhile; reload it and retry")
+    found = _UNIQUE.search(str(exc.orig))
+    field = next((g for g in found.groups() if g), None) if found else None
+    if field:
+        return Conflict(f"{field} is already taken", field=field)
+    return Conflict("the change conflicts with data that refers to it or that it refers to")
+
+
+@contextmanager
+def conflicts(detail: str, **extra: Any) -> Iterator[None]:
+    """Inside, a version clash or refused constraint becomes a Conflict saying `detail`."""
+    try:
+        yield
+    except (IntegrityError, StaleDataError) as exc:
+        raise Conflict(detail, **extra) from exc
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -145,11 +182,37 @@ def install(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, _title(exc.status_code), str(exc.detail), request)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request)
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail), request, headers)
+
+    @app.exception_handler(IntegrityError)
+    @app.exception_handler(StaleDataError)
+    async def _storage(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IntegrityError | StaleDataError)
+        return await _domain(request, storage_conflict(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem(500, "Internal error", "An unexpected error occurred; it was logged.")
+
+
+def _leaves(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    for route in routes:
+        # an included router (mounted without a prefix of its own) holds its routes
+        inner = getattr(route, "original_router", None)
+        yield from _leaves(inner.routes) if inner is not None else (route,)
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path answers to (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in _leaves(request.app.router.routes):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def _title(status: int) -> str:

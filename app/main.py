@@ -7,23 +7,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
 from app.articles.router import router as articles_router
 from app.assets.router import router as assets_router
-from app.audit.middleware import AuditLog
+from app.audit.middleware import AuditLog, record_in_transaction
 from app.audit.router import router as audit_router
 from app.auth.cache import PrincipalCache
 from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
+from app.deps import CommitHook, refuse_nul
 from app.search.index import (
     ArticleIndex,
+    Encoder,
     encoder_from_settings,
     index_from_settings,
+    limit_search_threads,
     tqdm_progress,
 )
 from app.search.router import router as search_router
@@ -31,8 +34,6 @@ from app.web import render as web_render
 from app.web import router as web_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
-from embeddings.encoder import Encoder
-from embeddings.vector_index import set_search_threads
 
 log = logging.getLogger("app")
 
@@ -48,7 +49,9 @@ Every endpoint except `/health`, `/docs` and `/openapi.json` needs an API key, s
 (see docs/permissions.md). A missing or bad key gets 401, a missing permission 403.
 
 Every error has one shape: `application/problem+json` (RFC 9457) with `errors`
-listing each field at fault.
+listing each field at fault (text holding a NUL character is refused this way too); a
+version clash or a refused unique value is a 409. A request's writes are one
+transaction, committed before its response is sent.
 """
 
 
@@ -111,8 +114,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # concurrent requests already use both cores; FAISS's own threads would fight them
-        set_search_threads(settings.faiss_threads)
+        limit_search_threads(settings)
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         app.state.engine = engine
         app.state.sessions = sessions
+        hooks: list[CommitHook] = [record_in_transaction]
+        app.state.commit_hooks = hooks
         app.state.index = index
         worker = DeliveryWorker(
             sessions,
@@ -149,6 +153,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],
     )
     errors.install(app, html_errors=web_render.error_page)
     app.add_middleware(AuditLog)
@@ -161,7 +166,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     def health() -> dict[str, Any]:
         """No key needed: for load balancers and monitoring."""
         index: ArticleIndex = app.state.index
-        return {"status": "ok", "searchable_articles": len(index.hybrid)}
+        return {"status": "ok", "searchable_articles": len(index)}
 
     app.include_router(search_router)
     app.include_router(articles_router)

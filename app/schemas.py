@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar
 
 from annotated_types import Interval
@@ -40,3 +41,21 @@ class PartialUpdate(Strict):
         if value is None and info.field_name not in cls.nullable:
             raise ValueError("cannot be null; leave the field out to keep its value")
         return value
+
+
+def _nul_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nul_paths(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _nul_paths(item, f"{path}.{n}" if path else str(n))
+
+
+def nul_fields(value: Any) -> list[str]:
+    """The dotted paths of the texts in parsed JSON that hold a NUL character, which
+    PostgreSQL cannot store."""
+    return list(_nul_paths(value, ""))

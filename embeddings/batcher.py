@@ -41,12 +41,12 @@ class MicroBatcher:
     thread, so that the caller's other work (a search's keyword lane) overlaps its
     encode on the other core. Under load, texts queue up and the first of their callers
     to need its vector encodes the queued texts in its own thread, its own among them:
-    no hand-over to another thread and back per search, which on 2 cores cost ~8% of
-    the searches per second (docs/benchmarks.md). At most `workers` batches are encoded
-    at once; above 1 the encoder must be safe to call from several threads at once
-    (onnxruntime sessions are). `others_busy`, when given, tells whether other callers
-    are at work (e.g. other searches running): then a text is left for its caller even
-    when the batcher is idle for the moment.
+    no hand-over to another thread and back per search, which on 2 cores cost a
+    measurable share of the searches per second (docs/benchmarks.md). At most
+    `workers` batches are encoded at once; above 1 the encoder must be safe to call from
+    several threads at once (onnxruntime sessions are). `others_busy`, when given, tells
+    whether other callers are at work (e.g. other searches running): then a text is left
+    for its caller even when the batcher is idle for the moment.
     """
 
     def __init__(

@@ -161,7 +161,7 @@ class OnnxInt8Encoder:
     """The same model, exported once through sentence-transformers' ONNX backend and
     int8-quantized, then served with onnxruntime and the tokenizer directly: the same
     vectors as sentence-transformers gives (cosine >= 0.9999, tested) without its torch
-    round trips per call, about 0.3 ms less per query."""
+    round trips per call, so each query encodes measurably quicker (docs/benchmarks.md)."""
 
     # onnxruntime sessions run concurrently; each tokenizer is configured once
     thread_safe = True
@@ -195,8 +195,8 @@ class OnnxInt8Encoder:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # onnxruntime builds the session without the interpreter lock: it is built on a
-        # thread of its own while the caller goes on (the service reads its index, ~0.1 s
-        # of start-up); the first encode waits for it
+        # thread of its own while the caller goes on (the service reads its index
+        # meanwhile, a shorter start-up); the first encode waits for it
         self._opened: Future[tuple[Any, set[str]]] = Future()
         threading.Thread(
             target=self._open,
@@ -213,7 +213,7 @@ class OnnxInt8Encoder:
         self.dim: int = int(config["hidden_size"])
         base = "all-MiniLM-L6-v2" if model_path is None else source.name
         # the scheme is part of the name, so that a data directory moved to a CPU with the
-        # other scheme re-embeds instead of mixing two schemes' vectors (cosine ~0.99)
+        # other scheme re-embeds instead of mixing two schemes' (close, not equal) vectors
         self.name: str = f"{base}:onnx-int8-{self.scheme}"
         self.batch_size = batch_size
 
@@ -226,8 +226,8 @@ class OnnxInt8Encoder:
         except BaseException as exc:  # raised again by the first encode
             self._opened.set_exception(exc)
             return
-        # the first search would otherwise read the tokenizer (~20 ms) and pay the
-        # session's first run
+        # the first search would otherwise read the tokenizer and pay the session's
+        # first run
         self.encode(["warm-up"])
 
     def _tokenizer(self, max_tokens: int | None) -> Any:

@@ -31,8 +31,8 @@ def query_keys(text: str) -> set[str]:
 
 class _Saved:
     """An index as loaded (`ExactIndex.postings()` columns), read in place: a key's
-    documents become a dict when first asked for, not at start-up (~150k keys at 100k
-    articles took 0.13-0.18 s to turn into dicts on machine E)."""
+    documents become a dict when first asked for, not at start-up (turning every key of
+    a large library into dicts was a measurable part of the start-up)."""
 
     def __init__(self, postings: Mapping[str, Sequence[Any]]) -> None:
         self.postings = postings

@@ -24,11 +24,11 @@ class FusionWeights:
     dense_per_group: how many equivalents of each matched glossary group the dense query
         gets (encoding time grows with the query's length).
     lexical_per_group: the same for BM25 (0: all of them; BM25 time grows with the terms:
-        3 costs 20% less than all at 100k articles with dev quality unchanged).
+        3 is measurably quicker than all on a large library, with dev quality unchanged).
     synonyms_in_headline: whether BM25 looks for the equivalents in the headline field too,
         not only in the body (which holds the headline's words as well); they were half a
-        query's postings, and in both fields cost ~15% more BM25 time at 100k articles for
-        the same dev MRR@10 (docs/quality.md).
+        query's postings, and looking in both fields made BM25 measurably slower on a
+        large library for the same dev MRR@10 (docs/quality.md, docs/benchmarks.md).
     """
 
     headline: float = 1.0
@@ -86,7 +86,7 @@ def fuse(lanes: LaneScores, weights: FusionWeights, k: int) -> list[Candidate]:
     n = len(lanes.ids)
     if n == 0:
         return []
-    # scored as arrays: a search has ~100 candidates and keeps 5, and every Python
+    # scored as arrays: a search has many candidates and keeps a few, and every Python
     # object made per candidate is time on the interpreter lock, which the searches of
     # all clients share
     top_lexical = float(lanes.lexical.max())

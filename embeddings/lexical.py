@@ -82,7 +82,7 @@ class LexicalIndex:
         # queries and glossary phrases come back again and again, and each search needs
         # the query's terms three times (glossary, BM25, the response's keywords)
         self._remembered = functools.lru_cache(maxsize=4096)(self._terms_tuple)
-        # a query is ~30 boosted term queries (terms x fields), made anew by two calls
+        # a query is a boosted term query per term and field, made anew by two calls
         # into tantivy each; the same terms recur from query to query
         self._term_query = functools.lru_cache(maxsize=16384)(self._boosted_term)
         self._writer: tantivy.IndexWriter | None = self._index.writer(

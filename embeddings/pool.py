@@ -19,8 +19,9 @@ class WorkPool:
 
     A limit taken in the caller's thread (a semaphore) hands every slot over by waking
     a sleeping thread; here, under load, a thread that finishes a job takes the next one
-    off the queue without sleeping, so the limit costs no thread switch (on 2 cores, 19%
-    more searches/s than 16 request threads queueing for 3 slots; docs/benchmarks.md).
+    off the queue without sleeping, so the limit costs no thread switch (on 2 cores,
+    measurably more searches/s than request threads queueing for the slots;
+    docs/benchmarks.md).
     A job that submits a job runs it at once in its own thread (no slot taken twice).
     """
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -13,9 +13,15 @@ class ReadWriteLock:
 
     The writing thread may take the lock again (to read or write); a reader must not take
     it again while reading (a writer waiting between the two would deadlock it).
+
+    `on_wait`, when given, is called with "read" or "write" in a thread that is about to
+    block on the lock (again after each wake-up that finds it still taken), while the
+    lock's own mutex is held: it must not take this lock, and should only record. Tests use
+    it to order threads by what they observe; the path that does not wait never reads it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_wait: Callable[[str], None] | None = None) -> None:
+        self._on_wait = on_wait
         self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self._writer: int | None = None
@@ -32,6 +38,8 @@ class ReadWriteLock:
                 nested = True
             else:
                 while self._writer is not None or self._writers_waiting:
+                    if self._on_wait is not None:
+                        self._on_wait("read")
                     self._cond.wait()
                 self._readers += 1
                 nested = False
@@ -57,6 +65,8 @@ class ReadWriteLock:
                 self._writers_waiting += 1
                 try:
                     while self._writer is not None or self._readers:
+                        if self._on_wait is not None:
+                            self._on_wait("write")
                         self._cond.wait()
                 finally:
                     self._writers_waiting -= 1

@@ -17,7 +17,7 @@ class GlossaryError(ValueError):
 
 def read_groups(path: Path) -> list[list[str]]:
     """The groups of a glossary file: a YAML list of lists of terms."""
-    # libyaml where PyYAML has it: the pure-Python parser took ~0.1 s of every start-up
+    # libyaml where PyYAML has it: the pure-Python parser slowed every start-up
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or []

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from embeddings.encoder import Vectors
 
 Ids = npt.NDArray[np.int64]
-IVF_THRESHOLD = 5_000  # a flat scan of 10k 384-d vectors already costs ~1.6 ms
+IVF_THRESHOLD = 5_000  # beyond, a flat scan weighs on every search (docs/benchmarks.md)
 RECALL_TARGET = 0.995  # on the calibration sample, so real queries keep >= 0.99
 
 _search_threads = 0  # 0: OpenMP's default (every core)
@@ -28,8 +28,9 @@ def set_search_threads(n: int) -> None:
 
     OpenMP keeps its thread count per calling thread, so setting it once at start-up
     leaves the server's worker threads on the default; their idle OpenMP helpers then
-    spin after every search (measured: 15 ms of CPU per single-client search instead of
-    4). Each searching thread applies this setting before its next search.
+    spin after every search (several times the CPU of a single-client search, measured;
+    docs/benchmarks.md). Each searching thread applies this setting before its next
+    search.
     """
     global _search_threads
     _search_threads = max(n, 0)
@@ -118,8 +119,8 @@ class VectorIndex:
         id_arr = np.ascontiguousarray(list(ids), dtype=np.int64)
         if len(id_arr) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # one call, the id look-ups in C++ (a Python loop of reconstructs took 0.1 ms per
-        # search lane)
+        # one call, the id look-ups in C++ (a Python loop of reconstructs was a measurable
+        # part of each search lane)
         out: Vectors = self._index.reconstruct_batch(id_arr)
         return out
 
@@ -213,16 +214,16 @@ class VectorIndex:
         if raw.d != dim:
             raise ValueError(f"{path}: index dimension {raw.d}, expected {dim}")
         obj = cls(dim, ivf_threshold=ivf_threshold)
-        index = faiss.downcast_index(raw)
+        faiss_index = faiss.downcast_index(raw)
         # the downcast wrapper does not own the C++ object: keep its owner alive
         obj._owner = raw
-        if not isinstance(index, faiss.IndexIDMap2 | faiss.IndexIVF):
+        if not isinstance(faiss_index, faiss.IndexIDMap2 | faiss.IndexIVF):
             raise ValueError(f"{path}: not an id-keyed index")
-        obj._index = index
+        obj._index = faiss_index
         ids = np.load(path.with_suffix(".ids.npy"))
-        if len(ids) != index.ntotal:
-            raise ValueError(f"{path}: {index.ntotal} vectors but {len(ids)} ids")
+        if len(ids) != faiss_index.ntotal:
+            raise ValueError(f"{path}: {faiss_index.ntotal} vectors but {len(ids)} ids")
         obj._ids = set(ids.tolist())
-        if isinstance(index, faiss.IndexIVF):
-            obj._trained_on = int(index.ntotal)
+        if isinstance(faiss_index, faiss.IndexIVF):
+            obj._trained_on = int(faiss_index.ntotal)
         return obj

@@ -22,8 +22,8 @@ folder = Path(os.environ.get("BASELINE_DIR", "data/baseline"))
 encoder = SentenceTransformerEncoder(threads=1)
 vectors = np.load(folder / "vectors.npy")
 ids = json.loads((folder / "ids.json").read_text())
-index = faiss.IndexFlatIP(vectors.shape[1])
-index.add(vectors)
+faiss_index = faiss.IndexFlatIP(vectors.shape[1])
+faiss_index.add(vectors)
 app = FastAPI()
 
 
@@ -37,7 +37,7 @@ class Query(BaseModel):
 @app.post("/search")
 def search(q: Query) -> dict[str, list[dict[str, float | int]]]:
     """Encode, scan, return ids and scores."""
-    scores, rows = index.search(encoder.encode([q.query]), q.limit)
+    scores, rows = faiss_index.search(encoder.encode([q.query]), q.limit)
     return {
         "results": [
             {"id": ids[r], "score": float(s)} for s, r in zip(scores[0], rows[0], strict=True)

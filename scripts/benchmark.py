@@ -43,6 +43,7 @@ from app.articles.markdown import parse_file
 from app.articles.schemas import ArticleCreate
 from app.auth import service as auth_service
 from app.config import Settings
+from app.db import transaction
 from app.search import service as search_service
 from app.search.index import encoder_from_settings, headline_text
 from app.search.schemas import SearchRequest
@@ -123,9 +124,9 @@ def build(size: int, folder: Path) -> dict[str, float]:
             session.commit()
         stored = time.perf_counter()
         ctx.index.sync(ctx.sessions, progress=_progress(f"embedding {size}"))
-        ctx.index.hybrid.save()
+        ctx.index.save()
         indexed = time.perf_counter()
-        with ctx.sessions() as session:
+        with transaction(ctx.sessions) as session:
             key = auth_service.bootstrap_admin(session=session, name="bench", only_if_empty=False)
         (folder / "key").write_text(key or "")
     return {
@@ -177,7 +178,7 @@ def serve(
     url = f"http://127.0.0.1:{port}"
     deadline = started + 600
     # one client for every probe: `httpx.get` makes a new one each time, and its TLS set-up
-    # cost ~57 ms of CPU per probe, most of a core taken from the starting server
+    # took much of a core from the starting server (docs/benchmarks.md)
     with httpx.Client(timeout=1) as probe:
         while time.perf_counter() < deadline:
             try:
@@ -460,7 +461,7 @@ def baseline_vectors_from_index(folder: Path, base_dir: Path) -> None:
     texts (title and issue) encoded by our int8 encoder. The baseline still encodes each
     query with torch and scans exactly, so its speed is the same; only its document
     vectors differ slightly (int8 against fp32). Saves embedding the library a second
-    time (~45 min at 100k articles on 2 cores)."""
+    time, with torch (docs/benchmarks.md)."""
     manifest = json.loads((folder / "index" / "manifest.json").read_bytes())
     lane = VectorIndex.load(folder / "index" / "headline.faiss", manifest["fingerprint"]["dim"])
     ids = sorted(lane.ids().tolist())

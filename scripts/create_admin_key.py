@@ -11,7 +11,7 @@ import argparse
 
 from app.auth import service as auth_service
 from app.config import get_settings
-from app.db import make_engine, make_sessionmaker, migrate
+from app.db import make_engine, make_sessionmaker, migrate, transaction
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = make_engine(get_settings().effective_database_url)
     migrate(engine)
-    with make_sessionmaker(engine)() as session:
+    with transaction(make_sessionmaker(engine)) as session:
         raw = auth_service.bootstrap_admin(
             session=session, name=args.name, only_if_empty=args.if_none
         )

@@ -97,8 +97,10 @@ class QueryVectors:
         self.encoder = encoder
         self._cache: dict[str, np.ndarray] = {}
 
-    def get(self, index: HybridIndex, queries: Sequence[Query], w: FusionWeights) -> np.ndarray:
-        texts = [index.dense_text(q.text, w) for q in queries]
+    def get(
+        self, hybrid_index: HybridIndex, queries: Sequence[Query], w: FusionWeights
+    ) -> np.ndarray:
+        texts = [hybrid_index.dense_text(q.text, w) for q in queries]
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
             for t, v in zip(missing, self.encoder.encode(missing), strict=True):
@@ -107,12 +109,20 @@ class QueryVectors:
 
 
 def run(
-    index: HybridIndex, queries: Sequence[Query], vectors: QueryVectors, weights: FusionWeights
+    hybrid_index: HybridIndex,
+    queries: Sequence[Query],
+    vectors: QueryVectors,
+    weights: FusionWeights,
 ) -> list[list[int]]:
     """Rank every query with the given weights."""
-    qv = vectors.get(index, queries, weights)
+    qv = vectors.get(hybrid_index, queries, weights)
     return [
-        [c.id for c in index.search(q.text, 10, filters=q.filters, weights=weights, query_vector=v)]
+        [
+            c.id
+            for c in hybrid_index.search(
+                q.text, 10, filters=q.filters, weights=weights, query_vector=v
+            )
+        ]
         for q, v in zip(queries, qv, strict=True)
     ]
 
@@ -145,8 +155,8 @@ def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query]]:
         data: ArticleCreate = parse_file(path)
         fields = data.model_dump(mode="json", exclude={"status", "author"})
         articles.append(Article(id=n, version=1, status=ArticleStatus.PUBLISHED, **fields))
-    index = _index(encoder)
-    index.upsert([to_document(a) for a in articles])
+    hybrid_index = _index(encoder)
+    hybrid_index.upsert([to_document(a) for a in articles])
     by_slug = {a.slug: a.id for a in articles}
     queries = []
     for line in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines():
@@ -165,11 +175,11 @@ def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query]]:
                 raw.get("kind", ""),
             )
         )
-    return index, queries
+    return hybrid_index, queries
 
 
 def load_stackfaq(encoder: Encoder) -> tuple[HybridIndex, list[Query], list[Query]]:
-    """StackFAQ thread view: (index, dev queries, test queries)."""
+    """StackFAQ thread view: (hybrid_index, dev queries, test queries)."""
     corpus = [json.loads(x) for x in (STACKFAQ / "corpus.jsonl").read_text().splitlines() if x]
     ids = {c["_id"]: n for n, c in enumerate(corpus, start=1)}
     docs = [
@@ -182,8 +192,8 @@ def load_stackfaq(encoder: Encoder) -> tuple[HybridIndex, list[Query], list[Quer
         )
         for c in corpus
     ]
-    index = _index(encoder)
-    index.upsert(docs)
+    hybrid_index = _index(encoder)
+    hybrid_index.upsert(docs)
     qrels: dict[str, set[int]] = {}
     for line in (STACKFAQ / "qrels.test.tsv").read_text().splitlines()[1:]:
         qid, cid, _ = line.split("\t")
@@ -194,7 +204,7 @@ def load_stackfaq(encoder: Encoder) -> tuple[HybridIndex, list[Query], list[Quer
         raw = json.loads(line)
         q = Query(raw["_id"], raw["text"], qrels[raw["_id"]], {})
         (dev if int(raw["_id"][1:4]) % 2 == 0 else test).append(q)
-    return index, dev, test
+    return hybrid_index, dev, test
 
 
 def tune(
@@ -210,8 +220,8 @@ def tune(
     for body, lexical, synonyms, expand_dense in grid:
         w = FusionWeights(body=body, lexical=lexical, synonyms=synonyms, expand_dense=expand_dense)
         per_set = [
-            {m: score(run(index, qs, vectors, mw), qs).mrr10 for m, mw in modes(w).items()}
-            for index, qs in dev_sets
+            {m: score(run(hybrid_index, qs, vectors, mw), qs).mrr10 for m, mw in modes(w).items()}
+            for hybrid_index, qs in dev_sets
         ]
         fused_wins = all(r["hybrid"] >= max(r["dense"], r["lexical"]) + MARGIN for r in per_set)
         objective = min(r["hybrid"] for r in per_set)
@@ -244,13 +254,13 @@ def is_dev(query_id: str) -> bool:
 
 
 def report(
-    name: str, index: HybridIndex, qs: list[Query], vectors: QueryVectors, w: FusionWeights
+    name: str, hybrid_index: HybridIndex, qs: list[Query], vectors: QueryVectors, w: FusionWeights
 ) -> tuple[dict[str, Metrics], list[list[int]]]:
     """Score the three modes on one query set and print the table."""
     res: dict[str, Metrics] = {}
     hybrid: list[list[int]] = []
     for mode, mw in modes(w).items():
-        ranked = run(index, qs, vectors, mw)
+        ranked = run(hybrid_index, qs, vectors, mw)
         res[mode] = score(ranked, qs)
         if mode == "hybrid":
             hybrid = ranked
@@ -295,19 +305,23 @@ def main(argv: list[str] | None = None) -> int:
             [q for q in queries if not is_dev(q.id)],
         )
     if args.tune:
-        weights = tune([(index, dev) for index, dev, _ in sets.values()], vectors)
+        weights = tune([(hybrid_index, dev) for hybrid_index, dev, _ in sets.values()], vectors)
         print(f"tuned weights: {weights}")
     out: dict[str, object] = {"encoder": encoder.name, "weights": asdict(weights)}
     if "stackfaq" in sets:
-        index, dev, test = sets["stackfaq"]
+        hybrid_index, dev, test = sets["stackfaq"]
         for split, qs in (("dev", dev), ("test", test)):
-            res, _ = report(f"StackFAQ beir-thread, {split} split", index, qs, vectors, weights)
+            res, _ = report(
+                f"StackFAQ beir-thread, {split} split", hybrid_index, qs, vectors, weights
+            )
             out[f"stackfaq_{split}"] = {m: asdict(r) for m, r in res.items()}
     if "seed" in sets:
-        index, dev, test = sets["seed"]
+        hybrid_index, dev, test = sets["seed"]
         everything = sorted(dev + test, key=lambda q: q.id)
         for split, qs in (("all", everything), ("dev", dev), ("test", test)):
-            res, hybrid = report(f"Seed library, {split} queries", index, qs, vectors, weights)
+            res, hybrid = report(
+                f"Seed library, {split} queries", hybrid_index, qs, vectors, weights
+            )
             out[f"seed_{split}"] = {m: asdict(r) for m, r in res.items()}
             if split == "all":
                 ranked_all = hybrid

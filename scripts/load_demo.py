@@ -21,12 +21,12 @@ from app.auth import service as auth_service
 from app.auth.permissions import Role
 from app.auth.schemas import KeyCreate, PersonCreate
 from app.config import get_settings
-from app.db import make_engine, make_sessionmaker, migrate
+from app.db import make_engine, make_sessionmaker, migrate, transaction
 
 PEOPLE = [
     ("Dana Reyes", [Role.DISPATCHER], "dispatch", "+44 20 7946 0101"),
-    ("Erik Lindqvist", [Role.ENGINEER], "tier2-ct-mr", "+44 20 7946 0202"),
-    ("Priya Nair", [Role.ENGINEER], "tier2-xr-us", "+44 20 7946 0303"),
+    ("Erik Lindqvist", [Role.REMOTE_ENGINEER], "tier2-ct-mr", "+44 20 7946 0202"),
+    ("Priya Nair", [Role.REMOTE_ENGINEER], "tier2-xr-us", "+44 20 7946 0303"),
     ("Farid Haddad", [Role.FIELD_ENGINEER], "field-north", "+44 20 7946 0404"),
     ("Grace Okafor", [Role.FIELD_ENGINEER], "field-south", "+44 20 7946 0505"),
 ]
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = make_engine(get_settings().effective_database_url)
     migrate(engine)
-    with make_sessionmaker(engine)() as session:
+    with transaction(make_sessionmaker(engine)) as session:
         if args.if_empty and session.scalar(select(func.count()).select_from(Site)):
             print("sites exist already; no demo data loaded")
             engine.dispose()

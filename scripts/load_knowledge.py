@@ -72,7 +72,7 @@ def load_library(
                     change="loaded from file",
                 )
                 setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome != article_service.Outcome.UNCHANGED:
+                if outcome != article_service.UpsertOutcome.UNCHANGED:
                     changed.append(article)
             # one transaction: a crash half-way loads nothing, and a rerun starts clean
             session.commit()
@@ -81,8 +81,8 @@ def load_library(
                 ctx.index.sync_articles(changed, progress=progress)
             finally:
                 close_bar()
-        ctx.index.hybrid.save()
-        report.searchable = len(ctx.index.hybrid)
+        ctx.index.save()
+        report.searchable = len(ctx.index)
     return report
 
 

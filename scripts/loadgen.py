@@ -1,9 +1,9 @@
 """A light HTTP/1.1 load generator for the search benchmark.
 
 The benchmark's clients share the server's two cores, so every microsecond a client
-spends is taken from the server. httpx costs about 0.7 ms of CPU per request here; this
-client writes pre-built requests on keep-alive connections from one asyncio loop and
-reads only the status line and the body length, about a tenth of that. Latency is
+spends is taken from the server. httpx costs several times the CPU per request of this
+client, which writes pre-built requests on keep-alive connections from one asyncio loop
+and reads only the status line and the body length (docs/benchmarks.md). Latency is
 measured per request from write to the last byte of the body.
 """
 

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             close()
         took = time.perf_counter() - started
-        n = len(ctx.index.hybrid)
+        n = len(ctx.index)
         print(f"indexed {n} articles in {took:.1f} s ({n / took if took else 0:.0f}/s); {report}")
     return 0
 

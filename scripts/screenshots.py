@@ -20,6 +20,7 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 from app.config import Settings
+from app.db import transaction
 from app.main import create_app
 from app.search.index import encoder_from_settings
 from scripts.browser import CHROMIUM, CHROMIUM_ARGS, sign_in
@@ -65,7 +66,7 @@ def run(out: Path, queries: int) -> dict[str, float]:
         load_library(settings=settings, encoder=encoder)
         app = create_app(settings, encoder=encoder)
         with serve_in_thread(app) as url, sync_playwright() as p:
-            with app.state.sessions() as session:
+            with transaction(app.state.sessions) as session:
                 demo = load_demo(session=session)
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})

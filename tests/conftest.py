@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from app.auth import service as auth_service
 from app.config import Settings
+from app.db import transaction
 from app.main import create_app
 from embeddings.encoder import Encoder, make_encoder
 
@@ -78,27 +80,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 AppFactory = Callable[..., TestClient]
 
 
+def open_app(
+    encoder: Encoder, database_url: str, data_dir: Path, **overrides: object
+) -> TestClient:
+    """Start the app (lifespan included) with an admin key in its headers; the caller
+    closes it (`client.__exit__(None, None, None)`)."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "index_save_delay": 0,
+    }
+    settings = Settings(**(values | overrides))  # type: ignore[arg-type]
+    client = TestClient(create_app(settings, encoder=encoder), raise_server_exceptions=False)
+    client.__enter__()
+    with transaction(client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        admin_key = auth_service.bootstrap_admin(
+            session=session, name="Test admin", only_if_empty=False
+        )
+    assert admin_key
+    client.headers["X-API-Key"] = admin_key
+    return client
+
+
 @pytest.fixture
 def make_client(encoder: Encoder, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """Start the app (lifespan included) on a database and data dir; closed after the test."""
     opened: list[TestClient] = []
 
     def start(database_url: str, data_dir: Path | None = None, **overrides: object) -> TestClient:
-        values: dict[str, object] = {
-            "data_dir": data_dir or tmp_path / "data",
-            "database_url": database_url,
-            "index_save_delay": 0,
-        }
-        settings = Settings(**(values | overrides))  # type: ignore[arg-type]
-        client = TestClient(create_app(settings, encoder=encoder), raise_server_exceptions=False)
-        client.__enter__()
+        client = open_app(encoder, database_url, data_dir or tmp_path / "data", **overrides)
         opened.append(client)
-        with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-            admin_key = auth_service.bootstrap_admin(
-                session=session, name="Test admin", only_if_empty=False
-            )
-        assert admin_key
-        client.headers["X-API-Key"] = admin_key
         return client
 
     yield start
@@ -130,6 +141,36 @@ def seeded(make_client: AppFactory, seeded_template: Path, tmp_path: Path) -> Te
     data_dir = tmp_path / "seeded"
     shutil.copytree(seeded_template, data_dir)
     return make_client(f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+
+
+# what a test may send through `seeded_read_only`: reads, and the searches' POST
+READ_ONLY_REQUESTS = ("GET", "HEAD", "OPTIONS", "POST /search")
+
+
+@pytest.fixture(scope="module")
+def seeded_read_only(
+    encoder: Encoder, seeded_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """The app on a copy of the seeded library shared by every test of a module that
+    takes it, for tests that only read (searches, GETs): one start-up per module instead
+    of one per test. A request that could write fails the test that sends it: a test
+    that writes takes `seeded`, its own app."""
+
+    def refuse_writes(request: httpx.Request) -> None:
+        if request.method not in READ_ONLY_REQUESTS and (
+            f"{request.method} {request.url.path}" not in READ_ONLY_REQUESTS
+        ):
+            pytest.fail(
+                f"{request.method} {request.url.path} through the shared seeded app: "
+                "a test that writes takes `seeded`"
+            )
+
+    data_dir = tmp_path_factory.mktemp("seeded-read-only") / "seeded"
+    shutil.copytree(seeded_template, data_dir)
+    client = open_app(encoder, f"sqlite:///{data_dir / 'helpdesk.db'}", data_dir)
+    client.event_hooks["request"] = [refuse_writes]
+    yield client
+    client.__exit__(None, None, None)
 
 
 def article_payload(**overrides: object) -> dict[str, object]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.articles import service
+from app.articles.deps import IfMatch, Indexer
 from app.articles.models import Article, ArticleStatus, Modality
 from app.articles.schemas import (
     ArticleCreate,
@@ -19,12 +20,13 @@ from app.articles.schemas import (
     ArticleVersionSummary,
     ImportReport,
 )
+from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, IfMatch, SearchIndex, permit
+from app.deps import DbSession, Route
 from app.schemas import MAX_ID, DbId
 
-router = APIRouter(prefix="/articles", tags=["articles"])
+router = APIRouter(prefix="/articles", tags=["articles"], route_class=Route)
 
 REF = "Numeric id or slug of the article."
 
@@ -40,7 +42,7 @@ def create_article(
     data: ArticleCreate,
     response: Response,
     session: DbSession,
-    index: SearchIndex,
+    index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
 ) -> ArticleRead:
     """Create a draft (or directly published) article; a published one is searchable at once."""
@@ -99,7 +101,7 @@ def list_articles(
 async def import_articles(
     request: Request,
     session: DbSession,
-    index: SearchIndex,
+    index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
 ) -> ImportReport:
     """One ArticleCreate object per line, matched by slug (or a slug made from the title).
@@ -127,7 +129,7 @@ def update_article(
     data: ArticleUpdate,
     response: Response,
     session: DbSession,
-    index: SearchIndex,
+    index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
     if_match: IfMatch,
 ) -> ArticleRead:
@@ -144,7 +146,7 @@ def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped
         ref: str,
         response: Response,
         session: DbSession,
-        index: SearchIndex,
+        index: Indexer,
         actor: Annotated[Principal, permit(P.ARTICLES_PUBLISH)],
         if_match: IfMatch,
     ) -> ArticleRead:
@@ -205,7 +207,7 @@ def restore_version(
     version: DbId,
     response: Response,
     session: DbSession,
-    index: SearchIndex,
+    index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
     if_match: IfMatch,
 ) -> ArticleRead:

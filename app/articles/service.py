@@ -24,21 +24,32 @@ from app.articles.schemas import (
     ArticleUpdate,
     ImportReport,
 )
-from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from app.db import after_commit, utcnow
+from app.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from app.errors import validation_errors as _validation_errors
-from app.schemas import MAX_ID, LineError
+from app.lifecycle import Lifecycle
+from app.schemas import MAX_ID, LineError, nul_fields
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 from embeddings.exact import normalise
 
 CONTENT_FIELDS = tuple(ArticleContent.model_fields)
 
-TRANSITIONS: dict[ArticleStatus, frozenset[ArticleStatus]] = {
-    ArticleStatus.DRAFT: frozenset({ArticleStatus.PUBLISHED}),
-    ArticleStatus.PUBLISHED: frozenset({ArticleStatus.ARCHIVED}),
-    ArticleStatus.ARCHIVED: frozenset({ArticleStatus.PUBLISHED}),
-}
+LIFECYCLE = Lifecycle(
+    "article",
+    {
+        ArticleStatus.DRAFT: frozenset({ArticleStatus.PUBLISHED}),
+        ArticleStatus.PUBLISHED: frozenset({ArticleStatus.ARCHIVED}),
+        ArticleStatus.ARCHIVED: frozenset({ArticleStatus.PUBLISHED}),
+    },
+    field="status",
+)
 
 
 class ArticleIndexer(Protocol):
@@ -49,7 +60,7 @@ class ArticleIndexer(Protocol):
         ...
 
 
-class Outcome(StrEnum):
+class UpsertOutcome(StrEnum):
     """What an upsert did."""
 
     CREATED = "created"
@@ -96,17 +107,15 @@ def _snapshot(session: Session, article: Article, change: str, actor: str) -> No
     )
 
 
-def _commit(session: Session, article: Article) -> None:
+def _flush(session: Session, article: Article) -> None:
     try:
-        session.commit()
+        session.flush()
     except StaleDataError as exc:
-        session.rollback()
         raise Conflict(
             f"article {article.slug} was changed by someone else meanwhile; reload and retry",
         ) from exc
     except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(f"article slug {article.slug!r} is already taken") from exc
+        raise Conflict(f"article slug {article.slug!r} is already taken", field="slug") from exc
 
 
 def _published(session: Session, article: Article) -> None:
@@ -124,9 +133,11 @@ def _published(session: Session, article: Article) -> None:
     )
 
 
-def _notify(indexer: ArticleIndexer | None, articles: Sequence[Article]) -> None:
+def _notify(session: Session, indexer: ArticleIndexer | None, articles: Sequence[Article]) -> None:
+    """Search follows the change once it is committed (never a write that was not kept)."""
     if indexer is not None and articles:
-        indexer.sync_articles(articles)
+        changed = builtins.list(articles)
+        after_commit(session, lambda: indexer.sync_articles(changed))
 
 
 def slugify(text: str) -> str:
@@ -214,8 +225,14 @@ def list(
     if author:
         stmt = stmt.where(Article.author == author)
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Article.title).like(like), Article.slug.like(like)))
+        # matched literally: a % or _ typed is not a wildcard
+        text = q.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Article.title).contains(text, autoescape=True),
+                Article.slug.contains(text, autoescape=True),
+            )
+        )
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     column = getattr(Article, sort.lstrip("-"))
     order = column.desc() if sort.startswith("-") else column.asc()
@@ -234,8 +251,8 @@ def create(
 ) -> Article:
     """Create an article (draft or published) as version 1."""
     article = _new(session=session, data=data, actor=actor, source=source, change=change)
-    _commit(session, article)
-    _notify(indexer, [article])
+    _flush(session, article)
+    _notify(session, indexer, [article])
     return article
 
 
@@ -310,8 +327,8 @@ def update(
         return article
     _apply_content(article, content)
     _bump(session, article, "updated", actor)
-    _commit(session, article)
-    _notify(indexer, [article])
+    _flush(session, article)
+    _notify(session, indexer, [article])
     return article
 
 
@@ -328,21 +345,14 @@ def transition(
     article = get(session=session, ref=ref)
     if if_match is not None:
         check_version(article, if_match, if_match=True)
-    current = ArticleStatus(article.status)
-    allowed = TRANSITIONS[current]
-    if target not in allowed:
-        raise Conflict(
-            f"cannot move article {article.slug} from {current} to {target}",
-            current_status=current,
-            allowed=sorted(allowed),
-        )
+    LIFECYCLE.check(article.slug, ArticleStatus(article.status), target)
     article.status = target
     _bump(session, article, str(target), actor)
     if target == ArticleStatus.PUBLISHED:
         article.published_at = utcnow()
         _published(session, article)
-    _commit(session, article)
-    _notify(indexer, [article])
+    _flush(session, article)
+    _notify(session, indexer, [article])
     return article
 
 
@@ -381,8 +391,8 @@ def restore(
     check_version(article, if_match, if_match=True)
     _apply_content(article, old.content)
     _bump(session, article, f"restored version {version}", actor)
-    _commit(session, article)
-    _notify(indexer, [article])
+    _flush(session, article)
+    _notify(session, indexer, [article])
     return article
 
 
@@ -393,7 +403,7 @@ def upsert(
     actor: str,
     source: str | None = None,
     change: str = "imported",
-) -> tuple[Article, Outcome]:
+) -> tuple[Article, UpsertOutcome]:
     """Create by slug, or make a new version when the content differs; not committed.
 
     The status of an existing article is kept: a re-import never republishes an
@@ -405,14 +415,14 @@ def upsert(
     if existing is None:
         data = data.model_copy(update={"slug": slug})
         return _new(session=session, data=data, actor=actor, source=source, change=change), (
-            Outcome.CREATED
+            UpsertOutcome.CREATED
         )
     if content_hash(content) == existing.content_hash:
-        return existing, Outcome.UNCHANGED
+        return existing, UpsertOutcome.UNCHANGED
     _apply_content(existing, content)
     existing.source = source or existing.source
     _bump(session, existing, change, actor)
-    return existing, Outcome.UPDATED
+    return existing, UpsertOutcome.UPDATED
 
 
 def import_jsonl(
@@ -431,23 +441,25 @@ def import_jsonl(
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        errors = _parse_line(line)
-        if isinstance(errors, ArticleCreate):
-            data = errors
+        parsed = _parse_line(line)
+        if isinstance(parsed, ArticleCreate):
             try:
-                article, outcome = upsert(session=session, data=data, actor=actor)
+                article, outcome = upsert(session=session, data=parsed, actor=actor)
+                # the import's point: each good line is kept whatever the lines after it hold
                 session.commit()
             except (IntegrityError, StaleDataError):
                 session.rollback()
-                errors = [{"field": "slug", "message": "changed concurrently; retry the import"}]
+                problems = [{"field": "slug", "message": "changed concurrently; retry the import"}]
             else:
                 setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome != Outcome.UNCHANGED:
+                if outcome != UpsertOutcome.UNCHANGED:
                     changed.append(article)
                 continue
+        else:
+            problems = parsed
         report.failed += 1
-        report.errors.extend(LineError(line=number, **e) for e in errors)
-    _notify(indexer, changed)
+        report.errors.extend(LineError(line=number, **e) for e in problems)
+    _notify(session, indexer, changed)
     return report
 
 
@@ -458,6 +470,9 @@ def _parse_line(line: str) -> ArticleCreate | builtins.list[dict[str, str]]:
         return [{"field": "(line)", "message": f"not valid JSON: {exc.msg} at column {exc.colno}"}]
     if not isinstance(raw, dict):
         return [{"field": "(line)", "message": "each line must be one JSON object"}]
+    nul = nul_fields(raw)
+    if nul:
+        return [{"field": name, "message": "contains a NUL character"} for name in nul]
     try:
         return ArticleCreate.model_validate(raw)
     except ValidationError as exc:

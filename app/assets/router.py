@@ -18,12 +18,13 @@ from app.assets.schemas import (
     SiteRead,
     SiteUpdate,
 )
+from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, permit
+from app.deps import DbSession, Route
 from app.schemas import MAX_ID, DbId
 
-router = APIRouter(tags=["sites and scanners"])
+router = APIRouter(tags=["sites and scanners"], route_class=Route)
 Reader = Annotated[Principal, permit(P.ASSETS_READ)]
 Writer = Annotated[Principal, permit(P.ASSETS_WRITE)]
 

@@ -8,7 +8,6 @@ import io
 
 from pydantic import ValidationError
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.assets.models import Asset, Site
@@ -22,7 +21,7 @@ from app.assets.schemas import (
 from app.auth import service as auth_service
 from app.auth.models import Person
 from app.auth.permissions import Role
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, conflicts
 from app.errors import validation_errors as _validation_errors
 from app.schemas import LineError
 
@@ -44,7 +43,7 @@ def create_site(*, session: Session, data: SiteCreate) -> Site:
     """Add a site."""
     site = Site(**data.model_dump())
     session.add(site)
-    session.commit()
+    session.flush()
     return site
 
 
@@ -60,9 +59,11 @@ def list_sites(*, session: Session, q: str | None = None) -> builtins.list[Site]
     """Sites whose hospital or department contains q."""
     stmt = select(Site).order_by(Site.hospital, Site.department, Site.id)
     if q:
-        like = f"%{q.lower()}%"
         stmt = stmt.where(
-            or_(func.lower(Site.hospital).like(like), func.lower(Site.department).like(like))
+            or_(
+                func.lower(Site.hospital).contains(q.lower(), autoescape=True),
+                func.lower(Site.department).contains(q.lower(), autoescape=True),
+            )
         )
     return builtins.list(session.scalars(stmt))
 
@@ -72,7 +73,7 @@ def update_site(*, session: Session, site_id: int, data: SiteUpdate) -> Site:
     site = get_site(session=session, site_id=site_id)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(site, name, value)
-    session.commit()
+    session.flush()
     return site
 
 
@@ -90,14 +91,9 @@ def _check_owners(session: Session, primary: int | None, backup: int | None) -> 
         )
 
 
-def _commit_asset(session: Session, serial: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(
-            f"serial number {serial!r} is already registered", field="serial_number"
-        ) from exc
+def _flush_asset(session: Session, serial: str) -> None:
+    with conflicts(f"serial number {serial!r} is already registered", field="serial_number"):
+        session.flush()
 
 
 def delete_site(*, session: Session, site_id: int) -> None:
@@ -106,21 +102,18 @@ def delete_site(*, session: Session, site_id: int) -> None:
     if session.scalar(select(func.count()).select_from(Asset).where(Asset.site_id == site.id)):
         raise Conflict(f"site {site_id} still has scanners; move or delete them first")
     session.delete(site)
-    _commit_delete(session, f"site {site_id}")
+    _flush_delete(session, f"site {site_id}")
 
 
 def delete_asset(*, session: Session, asset_id: int) -> None:
     """Remove a scanner that no call refers to."""
     session.delete(get_asset(session=session, asset_id=asset_id))
-    _commit_delete(session, f"asset {asset_id}")
+    _flush_delete(session, f"asset {asset_id}")
 
 
-def _commit_delete(session: Session, what: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(f"{what} is referred to by calls; it is kept for their history") from exc
+def _flush_delete(session: Session, what: str) -> None:
+    with conflicts(f"{what} is referred to by calls; it is kept for their history"):
+        session.flush()
 
 
 def create_asset(*, session: Session, data: AssetCreate) -> Asset:
@@ -129,7 +122,7 @@ def create_asset(*, session: Session, data: AssetCreate) -> Asset:
     _check_owners(session, data.primary_engineer_id, data.backup_engineer_id)
     asset = Asset(**data.model_dump(mode="json"))
     session.add(asset)
-    _commit_asset(session, data.serial_number)
+    _flush_asset(session, data.serial_number)
     return asset
 
 
@@ -165,22 +158,28 @@ def list_assets(
     """Scanners by part of a serial number, part of a site name, modality or site; `q`
     matches any of serial number, hospital, department or model."""
     stmt = select(Asset).join(Site, Asset.site_id == Site.id)
+    # user text is matched literally: a % or _ in it is not a wildcard
     if q and q.strip():
-        like = f"%{q.strip().lower()}%"
+        text = q.strip().lower()
         stmt = stmt.where(
             or_(
-                func.lower(Asset.serial_number).like(like),
-                func.lower(Site.hospital).like(like),
-                func.lower(Site.department).like(like),
-                func.lower(Asset.model).like(like),
+                func.lower(Asset.serial_number).contains(text, autoescape=True),
+                func.lower(Site.hospital).contains(text, autoescape=True),
+                func.lower(Site.department).contains(text, autoescape=True),
+                func.lower(Asset.model).contains(text, autoescape=True),
             )
         )
     if serial:
-        stmt = stmt.where(func.lower(Asset.serial_number).contains(serial.strip().lower()))
-    if site:
-        like = f"%{site.strip().lower()}%"
         stmt = stmt.where(
-            or_(func.lower(Site.hospital).like(like), func.lower(Site.department).like(like))
+            func.lower(Asset.serial_number).contains(serial.strip().lower(), autoescape=True)
+        )
+    if site:
+        text = site.strip().lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Site.hospital).contains(text, autoescape=True),
+                func.lower(Site.department).contains(text, autoescape=True),
+            )
         )
     if modality:
         stmt = stmt.where(Asset.modality == modality)
@@ -205,7 +204,7 @@ def update_asset(*, session: Session, asset_id: int, data: AssetUpdate) -> Asset
     _check_owners(session, changes.get("primary_engineer_id"), changes.get("backup_engineer_id"))
     for name, value in changes.items():
         setattr(asset, name, value)
-    _commit_asset(session, asset.serial_number)
+    _flush_asset(session, asset.serial_number)
     session.refresh(asset)
     return asset
 
@@ -233,7 +232,7 @@ def import_csv(*, session: Session, payload: bytes) -> AssetImportReport:
         line = reader.line_num
         errors = _import_row(session, row, by_email, report)
         if errors:
-            session.rollback()
+            session.rollback()  # drop what the bad line began (a new site)
             report.failed += 1
             report.errors.extend(LineError(line=line, **e) for e in errors)
     return report
@@ -297,5 +296,6 @@ def _import_row(
         for name, value in data.model_dump(mode="json").items():
             setattr(existing, name, value)
         report.updated += 1
+    # the import's point: each good line is kept whatever the lines after it hold
     session.commit()
     return []

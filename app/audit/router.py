@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 
 from app.audit import service
 from app.audit.schemas import AuditPage, AuditRead
+from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, permit
+from app.deps import DbSession, Route
 from app.schemas import MAX_ID, DbId
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=Route)
 
 
 @router.get("/audit", summary="Read the audit log")

@@ -12,9 +12,9 @@ from app.audit.models import AuditEntry
 
 
 def create(*, session: Session, entry: AuditEntry) -> None:
-    """Append one entry."""
+    """Append one entry (in the caller's transaction)."""
     session.add(entry)
-    session.commit()
+    session.flush()
 
 
 def list(

@@ -9,7 +9,7 @@ class Role(StrEnum):
     """What a person does in the service centre."""
 
     DISPATCHER = "dispatcher"
-    ENGINEER = "engineer"  # remote / tier 2; writes articles
+    REMOTE_ENGINEER = "engineer"  # tier 2, remote; writes articles
     FIELD_ENGINEER = "field_engineer"
     ADMIN = "admin"
 
@@ -49,7 +49,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.PEOPLE_READ,
         }
     ),
-    Role.ENGINEER: frozenset(
+    Role.REMOTE_ENGINEER: frozenset(
         {
             P.SEARCH,
             P.ARTICLES_READ,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.auth import service
+from app.auth.deps import CurrentKey, KeyCache, permit
 from app.auth.permissions import P, Role
 from app.auth.schemas import (
     ClientCreate,
@@ -20,10 +21,10 @@ from app.auth.schemas import (
     PersonUpdate,
 )
 from app.auth.service import Principal
-from app.deps import CurrentKey, DbSession, KeyCache, permit
+from app.deps import DbSession, Route
 from app.schemas import DbId
 
-router = APIRouter(tags=["people and keys"])
+router = APIRouter(tags=["people and keys"], route_class=Route)
 
 
 @router.get("/me", summary="Who am I")

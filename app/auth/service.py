@@ -84,7 +84,7 @@ def principal_for_key(*, session: Session, key: ApiKey) -> Principal:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
-        session.commit()
+        session.flush()
     if key.person_id is not None:
         person = session.get(Person, key.person_id)
         if person is None or not person.active:
@@ -103,7 +103,7 @@ def create_person(*, session: Session, data: PersonCreate) -> Person:
     """Add a person."""
     person = Person(**data.model_dump(mode="json"))
     session.add(person)
-    session.commit()
+    session.flush()
     return person
 
 
@@ -131,7 +131,7 @@ def update_person(*, session: Session, person_id: int, data: PersonUpdate) -> Pe
     person = get_person(session=session, person_id=person_id)
     for name, value in data.model_dump(exclude_unset=True, mode="json").items():
         setattr(person, name, value)
-    session.commit()
+    session.flush()
     return person
 
 
@@ -152,7 +152,7 @@ def create_client(*, session: Session, data: ClientCreate) -> Client:
         raise Conflict(f"a client named {data.name!r} exists")
     client = Client(name=data.name, scopes=[s.value for s in data.scopes])
     session.add(client)
-    session.commit()
+    session.flush()
     return client
 
 
@@ -182,7 +182,7 @@ def create_key(*, session: Session, data: KeyCreate, created_by: int | None) -> 
         created_by=created_by,
     )
     session.add(key)
-    session.commit()
+    session.flush()
     return key, raw
 
 
@@ -198,7 +198,7 @@ def revoke_key(*, session: Session, key_id: int) -> ApiKey:
         raise NotFound(f"no API key with id {key_id}")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        session.commit()
+        session.flush()
     return key
 
 

@@ -25,7 +25,7 @@ URGENCY_RANK = {u: n for n, u in enumerate(Urgency)}
 
 
 class CallState(StrEnum):
-    """Lifecycle of a call; transitions live in calls.service.TRANSITIONS."""
+    """Lifecycle of a call; its moves are `calls.service.LIFECYCLE`."""
 
     OPEN = "open"  # at tier 1
     ESCALATED = "escalated"  # waiting for tier 2
@@ -34,7 +34,15 @@ class CallState(StrEnum):
     CLOSED = "closed"
 
 
-class Outcome(StrEnum):
+class EscalationStatus(StrEnum):
+    """Lifecycle of an escalation; its moves are `calls.escalation.LIFECYCLE`."""
+
+    PENDING = "pending"  # in its queue (a decline puts it back here)
+    ACCEPTED = "accepted"  # a tier-2 engineer has it
+    CLOSED = "closed"  # the call was resolved
+
+
+class AttemptOutcome(StrEnum):
     """What happened when the caller tried an article's steps."""
 
     FIXED = "fixed"
@@ -147,11 +155,13 @@ class Escalation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    # what the key was first used with: the same key with another request is refused
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     urgency: Mapped[str] = mapped_column(String(20))
     target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     queue: Mapped[str] = mapped_column(String(50), default="tier2")
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, accepted, closed
+    status: Mapped[str] = mapped_column(String(20), index=True)  # EscalationStatus
     package: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_by: Mapped[int] = mapped_column(ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
 from app.articles.schemas import ArticleRead
+from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls import package, service
+from app.calls import escalation as escalations
+from app.calls import package, reuse, service, work
 from app.calls.models import CallState, Escalation
 from app.calls.schemas import (
+    ArticleAttemptCreate,
     ArticleStats,
-    AttemptCreate,
     CallCreate,
     CallRead,
     CallSearch,
@@ -33,11 +35,12 @@ from app.calls.schemas import (
     ReasonRequest,
     ResolveRequest,
 )
-from app.deps import DbSession, SearchIndex, SettingsDep, permit
+from app.deps import DbSession, Route, SettingsDep
 from app.schemas import MAX_ID, DbId
+from app.search.deps import SearchIndex
 from app.search.service import SearchLimits
 
-router = APIRouter(tags=["calls"])
+router = APIRouter(tags=["calls"], route_class=Route)
 Reader = Annotated[Principal, permit(P.CALLS_READ)]
 Worker = Annotated[Principal, permit(P.CALLS_WORK)]
 Tier2 = Annotated[Principal, permit(P.ESCALATIONS_HANDLE)]
@@ -117,7 +120,7 @@ def search_in_call(
     """Applies the scanner's modality, manufacturer and model as filters (unless
     overridden); articles already tried without success on this call are ranked below
     untried ones and marked. Recorded on the timeline with the results shown."""
-    return service.search(
+    return work.search(
         session=session,
         index=index,
         call_id=call_id,
@@ -132,7 +135,7 @@ def open_article(
     call_id: DbId, article_id: DbId, session: DbSession, principal: Worker
 ) -> ArticleRead:
     """Returns the article; the escalation check will ask for its outcome."""
-    article = service.open_article(
+    article = work.open_article(
         session=session, call_id=call_id, article_id=article_id, principal=principal
     )
     return ArticleRead.model_validate(article)
@@ -140,10 +143,10 @@ def open_article(
 
 @router.post("/calls/{call_id}/attempts", status_code=201, summary="Record what was tried")
 def record_attempt(
-    call_id: DbId, data: AttemptCreate, session: DbSession, principal: Worker
+    call_id: DbId, data: ArticleAttemptCreate, session: DbSession, principal: Worker
 ) -> EventRead:
-    """Outcome: fixed, no_change, could_not_do or made_worse, with an optional note."""
-    event = service.record_attempt(session=session, call_id=call_id, data=data, principal=principal)
+    """AttemptOutcome: fixed, no_change, could_not_do or made_worse, with an optional note."""
+    event = work.record_attempt(session=session, call_id=call_id, data=data, principal=principal)
     return EventRead.model_validate(event)
 
 
@@ -151,7 +154,7 @@ def record_attempt(
 def add_note(call_id: DbId, data: NoteCreate, session: DbSession, principal: Worker) -> EventRead:
     """A note on the timeline (it goes into the escalation package)."""
     return EventRead.model_validate(
-        service.add_note(session=session, call_id=call_id, text=data.text, principal=principal)
+        work.add_note(session=session, call_id=call_id, text=data.text, principal=principal)
     )
 
 
@@ -159,7 +162,7 @@ def add_note(call_id: DbId, data: NoteCreate, session: DbSession, principal: Wor
 def escalation_check(call_id: DbId, session: DbSession, _: Reader) -> dict[str, Any]:
     """The completeness check, so the dispatcher can ask while the caller is on the line."""
     call = service.get(session=session, call_id=call_id)
-    missing = service.missing_for_escalation(session=session, call=call)
+    missing = escalations.missing_for_escalation(session=session, call=call)
     return {"ready": not missing, "missing": missing}
 
 
@@ -174,7 +177,7 @@ def escalation_preview(
 ) -> EscalationPreview:
     """What the completeness check still needs, and the package and brief exactly as tier
     2 would get them if sent now. Nothing is saved (the preview's escalation_id is 0)."""
-    missing, pkg = service.preview_escalation(
+    missing, pkg = escalations.preview_escalation(
         session=session,
         index=index,
         call_id=call_id,
@@ -197,7 +200,7 @@ def _escalation_read(e: Escalation) -> EscalationRead:
         target_engineer_id=e.target_person_id,
         created_at=e.created_at,
         due_at=e.due_at,
-        minutes_left=service.minutes_left(e),
+        minutes_left=escalations.minutes_left(e),
         accepted_by=e.accepted_by,
         accepted_at=e.accepted_at,
         package=EscalationPackage.model_validate(e.package),
@@ -217,8 +220,9 @@ def escalate(
 ) -> EscalationRead:
     """Warm transfer. Incomplete calls get 422 listing exactly what is missing (a `safety`
     event skips the check). A retry with the same Idempotency-Key returns the same
-    escalation (200) instead of a second one."""
-    escalation, created = service.escalate(
+    escalation (200) instead of a second one, also when retries race; the same key with a
+    different body gets 422 naming `Idempotency-Key`."""
+    escalation, created = escalations.escalate(
         session=session,
         index=index,
         call_id=call_id,
@@ -238,14 +242,16 @@ def escalation_queue(
     session: DbSession, _: PackageReader, queue: str | None = None
 ) -> list[QueueItem]:
     """Pending escalations, most urgent first, then oldest; with time left to the target."""
-    return service.queue(session=session, queue_name=queue)
+    return escalations.queue(session=session, queue_name=queue)
 
 
 @router.get("/escalations/{escalation_id}", summary="Read an escalation package")
 def read_escalation(escalation_id: DbId, session: DbSession, _: PackageReader) -> EscalationRead:
     """The immutable package (JSON Schema: docs/escalation-package.schema.json). It holds
     customer contact data: only roles with escalations:read see it."""
-    return _escalation_read(service.get_escalation(session=session, escalation_id=escalation_id))
+    return _escalation_read(
+        escalations.get_escalation(session=session, escalation_id=escalation_id)
+    )
 
 
 @router.get(
@@ -256,7 +262,7 @@ def read_escalation(escalation_id: DbId, session: DbSession, _: PackageReader) -
 )
 def read_brief(escalation_id: DbId, session: DbSession, _: PackageReader) -> PlainTextResponse:
     """The package as plain text / Markdown, for a person."""
-    e = service.get_escalation(session=session, escalation_id=escalation_id)
+    e = escalations.get_escalation(session=session, escalation_id=escalation_id)
     text = package.render_brief(EscalationPackage.model_validate(e.package))
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
@@ -265,7 +271,7 @@ def read_brief(escalation_id: DbId, session: DbSession, _: PackageReader) -> Pla
 def accept(escalation_id: DbId, session: DbSession, principal: Tier2) -> EscalationRead:
     """Ownership moves to the accepting engineer; a second accept gets 409."""
     return _escalation_read(
-        service.accept(session=session, escalation_id=escalation_id, principal=principal)
+        escalations.accept(session=session, escalation_id=escalation_id, principal=principal)
     )
 
 
@@ -275,7 +281,7 @@ def decline(
 ) -> EscalationRead:
     """The escalation stays pending in its queue for another engineer."""
     return _escalation_read(
-        service.decline(
+        escalations.decline(
             session=session, escalation_id=escalation_id, reason=data.reason, principal=principal
         )
     )
@@ -311,7 +317,7 @@ def draft_article(
 ) -> DraftFromCall:
     """A draft prefilled from the call (issue in the caller's words, environment from the
     scanner, steps from what fixed it), linked to the call."""
-    article = service.draft_article(
+    article = reuse.draft_article(
         session=session, index=index, call_id=call_id, principal=principal
     )
     return DraftFromCall(article=ArticleRead.model_validate(article), call_id=call_id)
@@ -320,4 +326,4 @@ def draft_article(
 @router.get("/articles/{article_id}/stats", summary="Article reuse figures", tags=["articles"])
 def article_stats(article_id: DbId, session: DbSession, _: Reader) -> ArticleStats:
     """Times suggested, opened, tried, fixed (reuse), and the tier-1 fix rate."""
-    return service.article_stats(session=session, article_id=article_id)
+    return reuse.article_stats(session=session, article_id=article_id)

@@ -11,7 +11,14 @@ from app.articles.models import Modality
 from app.articles.schemas import ArticleRead
 from app.assets.schemas import AssetRead, SiteRead
 from app.auth.schemas import PersonRead
-from app.calls.models import CallState, EventKind, Outcome, OwnerKind, Urgency
+from app.calls.models import (
+    AttemptOutcome,
+    CallState,
+    EscalationStatus,
+    EventKind,
+    OwnerKind,
+    Urgency,
+)
 from app.schemas import DbId, Strict
 from app.search.schemas import SearchFilters, SearchHit
 
@@ -50,7 +57,7 @@ class CallSearch(Strict):
 class CallHit(SearchHit):
     """A ranked fix within a call, with what already happened to it on this call."""
 
-    tried_outcome: Outcome | None = None
+    tried_outcome: AttemptOutcome | None = None
     demoted: bool = Field(False, description="Tried without success: ranked below untried.")
 
 
@@ -66,11 +73,11 @@ class CallSearchResult(BaseModel):
     results: list[CallHit]
 
 
-class AttemptCreate(Strict):
+class ArticleAttemptCreate(Strict):
     """The outcome of trying an article's steps."""
 
     article_id: DbId
-    outcome: Outcome
+    outcome: AttemptOutcome
     step: int | None = Field(None, ge=1, description="Which step, if one in particular.")
     note: str = Field("", max_length=2000)
 
@@ -204,7 +211,13 @@ class CallSummary(BaseModel):
     current_owner: str
 
 
-class PackagePerson(BaseModel):
+class Package(BaseModel):
+    """A part of the escalation package: a fixed shape, nothing else in it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PackagePerson(Package):
     """A person as the package shows them."""
 
     id: int
@@ -213,37 +226,114 @@ class PackagePerson(BaseModel):
     email: str | None
 
 
-class PackageSearch(BaseModel):
+class PackageCaller(Package):
+    """Who called, and how to call them back."""
+
+    name: str
+    callback_number: str
+
+
+class PackageSite(Package):
+    """The hospital department the scanner is in."""
+
+    id: int
+    hospital: str
+    department: str
+    address: str | None
+    main_phone: str | None
+
+
+class PackageScanner(Package):
+    """The scanner the call is about."""
+
+    id: int
+    modality: str
+    manufacturer: str
+    model: str
+    serial_number: str
+    software_version: str | None
+    room: str | None
+
+
+class PackageTarget(Package):
+    """Where the escalation goes, and who is kept informed."""
+
+    engineer: PackagePerson | None = Field(description="The engineer asked for, if any.")
+    queue: str
+    inform: PackagePerson | None = Field(description="The scanner's primary engineer.")
+
+
+class PackageFilters(Package):
+    """The filters a search ran with."""
+
+    modality: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    error_code: str | None = None
+
+
+class PackageResult(Package):
+    """One article a search showed."""
+
+    rank: int
+    article_id: int
+    slug: str
+    title: str
+    score: float
+    tried_outcome: AttemptOutcome | None = None
+
+
+class PackageSuggestion(Package):
+    """An article shown during the call and not yet tried, with its best score."""
+
+    article_id: int
+    slug: str
+    title: str
+    score: float
+
+
+class PackageNote(Package):
+    """A note from the call's timeline."""
+
+    at: datetime
+    author: str
+    text: str
+
+
+class PackageSearch(Package):
     """One search run during the call."""
 
     at: datetime
     query: str
-    filters: dict[str, str]
-    top_results: list[dict[str, Any]]
+    filters: PackageFilters
+    top_results: list[PackageResult]
 
 
-class PackageAttempt(BaseModel):
+class PackageArticleAttempt(Package):
     """One article tried, and what happened."""
 
     at: datetime
     article_id: int
     title: str
     step: int | None
-    outcome: Outcome
+    outcome: AttemptOutcome
     note: str
 
 
-class EscalationPackage(BaseModel):
-    """Everything tier 2 needs so the customer never repeats anything (schema version 1)."""
+class EscalationPackage(Package):
+    """Everything tier 2 needs so the customer never repeats anything.
 
-    schema_version: int = 1
+    Schema version 2 gives every part a fixed shape; version 1 packages have the same
+    fields and read as they were stored."""
+
+    schema_version: int = 2
     call_id: int
     escalation_id: int
     created_at: datetime
     escalated_by: PackagePerson
-    caller: dict[str, str]
-    site: dict[str, Any] | None
-    asset: dict[str, Any] | None
+    caller: PackageCaller
+    site: PackageSite | None
+    asset: PackageScanner | None
     modality: str | None
     primary_engineer: PackagePerson | None
     symptom: str
@@ -252,12 +342,12 @@ class EscalationPackage(BaseModel):
     patient_impact: bool
     reason: str
     safety_event: SafetyEvent | None
-    target: dict[str, Any]
+    target: PackageTarget
     searches: list[PackageSearch]
-    attempts: list[PackageAttempt]
+    attempts: list[PackageArticleAttempt]
     already_checked: list[str] = Field(description="Don't ask the customer again.")
-    best_untried: list[dict[str, Any]]
-    notes: list[dict[str, Any]]
+    best_untried: list[PackageSuggestion]
+    notes: list[PackageNote]
     time_on_call_seconds: int
     response_due_by: datetime
     response_target_minutes: int
@@ -268,7 +358,7 @@ class EscalationRead(BaseModel):
 
     id: int
     call_id: int
-    status: str
+    status: EscalationStatus
     urgency: Urgency
     queue: str
     target_engineer_id: int | None

@@ -10,38 +10,42 @@ from typing import Any
 
 from app.articles.models import Article
 from app.articles.schemas import Step
+from app.search.schemas import SEARCHED, SearchHit, as_json
 
 Analyzer = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True)
 class Card:
-    """An article as a hit shows it (JSON-ready) and its analysed terms for the "why"."""
+    """An article as a hit shows it and its analysed terms for the "why"."""
 
     id: int
     version: int
-    head: dict[str, Any]  # fields before the score in a hit
-    tail: dict[str, Any]  # fields after it
+    # a SearchHit's JSON with the article's fields, those a search fills in left None
+    hit: dict[str, Any]
     terms: frozenset[str]
 
 
 def make_card(article: Article, analyze: Analyzer, searchable_text: str) -> Card:
-    """The card of one article as it is now (validated like the response would be)."""
+    """The card of one article as it is now (its steps validated like the response's)."""
+    fields = {
+        "id": article.id,
+        "slug": article.slug,
+        "title": article.title,
+        "modality": article.modality,
+        "manufacturer": article.manufacturer,
+        "models": list(article.models),
+        "error_codes": list(article.error_codes),
+        "issue": article.issue,
+        "cause": article.cause,
+        "steps": [Step.model_validate(s).model_dump(mode="json") for s in article.steps],
+        "escalate_when": article.escalate_when,
+        "version": article.version,
+    }
     return Card(
         id=article.id,
         version=article.version,
-        head={"id": article.id, "slug": article.slug, "title": article.title},
-        tail={
-            "modality": article.modality,
-            "manufacturer": article.manufacturer,
-            "models": list(article.models),
-            "error_codes": list(article.error_codes),
-            "issue": article.issue,
-            "cause": article.cause,
-            "steps": [Step.model_validate(s).model_dump(mode="json") for s in article.steps],
-            "escalate_when": article.escalate_when,
-            "version": article.version,
-        },
+        hit=as_json(SearchHit, fields, unset=SEARCHED),
         terms=frozenset(analyze(searchable_text)),
     )
 

@@ -1,10 +1,15 @@
-"""The live article index: maps articles to documents and keeps the hybrid index in step."""
+"""The live article index: maps articles to documents and keeps the hybrid index in step.
+
+The one way the app reaches the retrieval library (`embeddings/`): routes and services
+call `ArticleIndex`, never the hybrid index behind it.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,10 +21,13 @@ from app.config import Settings
 from app.search.cards import Card, CardCache, make_card
 from embeddings.batcher import MicroBatcher
 from embeddings.cache import VectorCache
-from embeddings.encoder import Encoder, Vectors, make_encoder
-from embeddings.hybrid import Document, HybridIndex, Progress, SyncReport
+from embeddings.encoder import Encoder as Encoder  # the app reaches the library only here
+from embeddings.encoder import Vectors, make_encoder
+from embeddings.hybrid import Document, HybridIndex
 from embeddings.pool import WorkPool
+from embeddings.store import Progress, SyncReport
 from embeddings.synonyms import Expansion, read_groups
+from embeddings.vector_index import set_search_threads
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,28 @@ def to_document(article: Article) -> Document:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked article: its card and the evidence of each lane."""
+
+    card: Card
+    score: float
+    semantic: float  # cosine with the headline (title, issue, other phrasings)
+    semantic_body: float  # cosine with the full text
+    keyword_score: float  # BM25 relative to the query's best (0..1)
+    error_codes: list[str]  # error codes of the query the article has, as it spells them
+    models: list[str]  # models of the query the article covers
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A search's hits, best first, with what the query was widened with and its terms."""
+
+    hits: list[Hit]
+    expanded_with: list[str]  # glossary equivalents the keyword lane also looked for
+    query_terms: frozenset[str]  # the query's analysed terms, to show which an article has
+
+
 class ArticleIndex:
     """Published articles in a HybridIndex, saved to disk shortly after each write."""
 
@@ -96,7 +126,7 @@ class ArticleIndex:
         search_concurrency: int = 4,
         bm25_fields: Mapping[str, float] | None = None,
     ) -> None:
-        self.hybrid = HybridIndex(
+        self._hybrid = HybridIndex(
             encoder,
             path,
             keyword_fields=KEYWORD_FIELDS,
@@ -124,11 +154,83 @@ class ArticleIndex:
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
+    # -- what the app asks ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Searchable documents (published articles)."""
+        return len(self._hybrid)
+
+    @property
+    def loaded_from_disk(self) -> bool:
+        """Whether the start reused the index saved on disk."""
+        return self._hybrid.loaded_from_disk
+
+    @property
+    def encoder_name(self) -> str:
+        """The encoder of the dense lanes, as the saved index records it."""
+        return self._hybrid.encoder.name
+
+    def has_value(self, field: str, value: str) -> bool:
+        """Whether a published article carries this filter value (any spelling); False
+        for a field that is not a filter."""
+        return self._hybrid.has_value(field, value)
+
+    def known_values(self, field: str) -> set[str]:
+        """A filter field's values over the published articles, as they spell them."""
+        return self._hybrid.known_values(field)
+
+    def error_codes_in(self, text: str) -> list[str]:
+        """The error codes of published articles that the text mentions in any spelling
+        ("hv 417" finds "HV-417"), as the articles spell them, sorted."""
+        return self._hybrid.codes_in(text)
+
+    def search(
+        self,
+        session: Session | Callable[[], Session],
+        query: str,
+        limit: int,
+        *,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> Found:
+        """The best `limit` published articles for a query, hard-filtered (field ->
+        accepted values), on the calling thread. `session` may be a function that opens
+        one, called only when a hit's card must be read from the database; an article
+        archived meanwhile drops out."""
+        hybrid = self._hybrid
+        # one glossary look-up serves the dense text, BM25 and the response
+        expansion = hybrid.expand(query)
+        # encoded on another core while the index runs its lexical lane
+        vector = self.query_vector(query, expansion)
+        candidates = hybrid.search(
+            query, limit, filters=filters, query_vector=vector, expansion=expansion
+        )
+        cards = self.cards_for(session, [c.id for c in candidates])
+        hits = [
+            Hit(
+                card=card,
+                score=c.score,
+                semantic=c.headline,
+                semantic_body=c.body,
+                keyword_score=c.lexical_norm,
+                error_codes=c.codes,
+                models=c.models,
+            )
+            for c in candidates
+            if (card := cards.get(c.id)) is not None
+        ]
+        terms = frozenset(hybrid.lexical.query_terms(query))
+        expanded = hybrid.expansions(query, expansion) if hybrid.weights.synonyms else []
+        return Found(hits, expanded, terms)
+
+    def save(self) -> None:
+        """Save the index now (jobs that wrote many articles, before they exit)."""
+        self._hybrid.save()
+
     def query_vector(self, text: str, expansion: Expansion | None = None) -> Callable[[], Vectors]:
         """Start encoding the dense query vector (glossary-widened when the weights say
         so) and return the wait for it: a recent identical text is remembered, others are
         encoded together with concurrent queries by the micro-batcher."""
-        dense = self.hybrid.dense_text(text, expansion=expansion)
+        dense = self._hybrid.dense_text(text, expansion=expansion)
         known = self.query_vectors.get(dense)
         if known is not None:
             return lambda: known
@@ -144,7 +246,7 @@ class ArticleIndex:
         found: dict[int, Card] = {}
         missing: list[int] = []
         for article_id in ids:
-            version = self.hybrid.version(article_id)
+            version = self._hybrid.version(article_id)
             card = None if version is None else self.cards.get(article_id, version)
             if card is None:
                 missing.append(article_id)
@@ -156,7 +258,7 @@ class ArticleIndex:
                 if article.status != ArticleStatus.PUBLISHED:
                     continue
                 text = f"{headline_text(article)}\n{body_text(article)}"
-                card = make_card(article, self.hybrid.lexical.terms, text)
+                card = make_card(article, self._hybrid.lexical.terms, text)
                 self.cards.put(card)
                 found[article.id] = card
         return found
@@ -172,23 +274,23 @@ class ArticleIndex:
         published = [a for a in articles if a.status == ArticleStatus.PUBLISHED]
         gone = [a.id for a in articles if a.status != ArticleStatus.PUBLISHED]
         if gone:
-            self.hybrid.remove(gone)
+            self._hybrid.remove(gone)
         if published:
-            self.hybrid.upsert([to_document(a) for a in published], progress=progress)
+            self._hybrid.upsert([to_document(a) for a in published], progress=progress)
         self._schedule_save()
 
     # -- persistence ---------------------------------------------------------------------
 
     def _schedule_save(self) -> None:
-        if self.hybrid.path is None:
+        if self._hybrid.path is None:
             return
         if self.save_delay <= 0:
-            self.hybrid.save()
+            self._hybrid.save()
             return
         with self._timer_lock:
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = threading.Timer(self.save_delay, self.hybrid.save)
+            self._timer = threading.Timer(self.save_delay, self._hybrid.save)
             self._timer.daemon = True
             self._timer.start()
 
@@ -200,24 +302,24 @@ class ArticleIndex:
                 self._timer.cancel()
                 self._timer = None
         if pending:
-            self.hybrid.save()
+            self._hybrid.save()
         self.searches.close()
         self.batcher.close()
-        self.hybrid.close()
+        self._hybrid.close()
 
     def open(
         self, factory: sessionmaker[Session], *, progress: Progress | None = None
     ) -> SyncReport:
         """Load the persisted index and repair whatever differs from the database."""
-        reused = self.hybrid.load()
+        reused = self._hybrid.load()
         report = self.sync(factory, progress=progress)
         # ready means the encoder answers too (it may still be opening on its own thread),
         # and a model that cannot run stops the start-up here, not the first search
-        self.hybrid.encoder.encode(["ready"])
+        self._hybrid.encoder.encode(["ready"])
         log.info(
             "search index: %s, %d documents (+%d ~%d -%d)",
             "reused from disk" if reused else "built",
-            len(self.hybrid),
+            len(self._hybrid),
             report.added,
             report.updated,
             report.removed,
@@ -235,18 +337,24 @@ class ArticleIndex:
                 found = session.scalars(select(Article).where(Article.id.in_(ids)))
                 return [to_document(a) for a in found]
 
-            self.last_sync = self.hybrid.sync(current, fetch, progress=progress)
+            self.last_sync = self._hybrid.sync(current, fetch, progress=progress)
         return self.last_sync
 
     def rebuild(
         self, factory: sessionmaker[Session], *, progress: Progress | None = None
     ) -> SyncReport:
         """Drop everything and index all published articles again."""
-        self.hybrid.clear()
+        self._hybrid.clear()
         self.cards.clear()
         report = self.sync(factory, progress=progress)
-        self.hybrid.save()
+        self._hybrid.save()
         return report
+
+
+def limit_search_threads(settings: Settings) -> None:
+    """FAISS's own threads per search (FAISS_THREADS): concurrent requests already use the
+    cores, and its threads would fight them."""
+    set_search_threads(settings.faiss_threads)
 
 
 def encoder_from_settings(settings: Settings, *, threads: int | None = None) -> Encoder:

@@ -8,13 +8,15 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.audit.middleware import read_only
+from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import SearchIndex, Sessions, SettingsDep, permit
+from app.deps import Route, Sessions, SettingsDep
 from app.search import service
+from app.search.deps import SearchIndex
 from app.search.schemas import IndexStatus, SearchRequest, SearchResponse
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=Route)
 
 
 @router.post("/search", summary="Ranked fixes for a symptom", response_model=SearchResponse)
@@ -45,9 +47,9 @@ def index_status(index: SearchIndex, _: Annotated[Principal, permit(P.SEARCH)]) 
     """How many articles are searchable and whether the index was reused from disk."""
     report = index.last_sync
     return IndexStatus(
-        documents=len(index.hybrid),
-        loaded_from_disk=index.hybrid.loaded_from_disk,
-        encoder=index.hybrid.encoder.name,
+        documents=len(index),
+        loaded_from_disk=index.loaded_from_disk,
+        encoder=index.encoder_name,
         last_sync={
             "added": report.added,
             "updated": report.updated,

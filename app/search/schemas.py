@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Set
+from functools import cache
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.articles.models import Modality
@@ -75,6 +79,10 @@ class SearchHit(BaseModel):
     why: Why
 
 
+# the SearchHit fields each search fills in; the article's card gives all the others
+SEARCHED = ("rank", "score", "why")
+
+
 class SearchResponse(BaseModel):
     """Ranked fixes, best first."""
 
@@ -98,3 +106,24 @@ class IndexStatus(BaseModel):
     loaded_from_disk: bool
     encoder: str
     last_sync: dict[str, int | bool]
+
+
+@cache
+def _fields(model: type[BaseModel]) -> tuple[tuple[str, ...], frozenset[str]]:
+    return tuple(model.model_fields), frozenset(model.model_fields)
+
+
+def as_json(
+    model: type[BaseModel], values: Mapping[str, Any], *, unset: Collection[str] = ()
+) -> dict[str, Any]:
+    """`values`, already JSON-ready, as `model` serialises them: each declared field in
+    its declared order, without a validation pass (the search path sends what it builds
+    this way). The fields in `unset` are None, for the caller to set in place (a key set
+    again keeps its place); a field neither given nor unset, or one not declared, is a
+    ValueError."""
+    order, names = _fields(model)
+    given: Set[str] = values.keys() | set(unset) if unset else values.keys()
+    if given != names:
+        missing, extra = sorted(names - given), sorted(given - names)
+        raise ValueError(f"{model.__name__}: missing {missing}, not declared {extra}")
+    return {name: values.get(name) for name in order}

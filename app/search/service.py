@@ -13,10 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.errors import InvalidInput
-from app.search.cards import Card
-from app.search.index import ArticleIndex
-from app.search.schemas import SearchRequest, SearchResponse
-from embeddings.fusion import Candidate
+from app.search.index import ArticleIndex, Hit
+from app.search.schemas import SearchRequest, SearchResponse, Why, as_json
 
 MAX_LISTED = 50
 
@@ -44,9 +42,9 @@ def _check_filters(index: ArticleIndex, passed: dict[str, Any]) -> dict[str, lis
     a 422 listing the valid ones."""
     out: dict[str, list[str]] = {}
     for name, value in passed.items():
-        if name != "modality" and not index.hybrid.has_value(name, value):
+        if name != "modality" and not index.has_value(name, value):
             # listing the valid values scans the index: only on the error path
-            known = index.hybrid.known_values(name)
+            known = index.known_values(name)
             listed = sorted(known)[:MAX_LISTED]
             more = f" (and {len(known) - MAX_LISTED} more)" if len(known) > MAX_LISTED else ""
             raise InvalidInput(
@@ -96,14 +94,17 @@ def search_payload(
     passed = {name: value for name, value in every.items() if value is not None}
     filters = _check_filters(index, passed)
     hits = index.searches.run(_hits, session, index, query, limit, filters, passed)
-    return {
-        "query": query,
-        "filters": every,
-        "expanded_with": hits.expanded_with,
-        "total": len(hits.results),
-        "took_ms": hits.took_ms,
-        "results": hits.results,
-    }
+    return as_json(
+        SearchResponse,
+        {
+            "query": query,
+            "filters": every,
+            "expanded_with": hits.expanded_with,
+            "total": len(hits.results),
+            "took_ms": hits.took_ms,
+            "results": hits.results,
+        },
+    )
 
 
 async def search_json(
@@ -125,7 +126,7 @@ async def search_json(
 
     def run() -> bytes:
         # hits mostly come from the card cache: a session is opened only for a miss
-        # (opening and closing one per search was ~0.04 ms under the interpreter lock)
+        # (opening and closing one per search is time under the interpreter lock)
         try:
             payload = search_payload(session=session, index=index, request=request, limits=limits)
         finally:
@@ -152,23 +153,11 @@ def _hits(
     passed: dict[str, Any],
 ) -> _Hits:
     started = time.perf_counter()
-    # one glossary look-up serves the dense text, BM25 and the response
-    expansion = index.hybrid.expand(query)
-    # encoded on another core while the index runs its lexical lane
-    vector = index.query_vector(query, expansion)
-    candidates = index.hybrid.search(
-        query, limit, filters=filters, query_vector=vector, expansion=expansion
-    )
-    cards = index.cards_for(session, [c.id for c in candidates])
-    query_terms = set(index.hybrid.lexical.query_terms(query))
-    results: list[dict[str, Any]] = []
-    for cand in candidates:
-        card = cards.get(cand.id)
-        if card is None:  # archived meanwhile, between index read and DB read
-            continue
-        results.append(_hit(len(results) + 1, card, cand, query_terms, passed))
-    expanded = index.hybrid.expansions(query, expansion) if index.hybrid.weights.synonyms else []
-    return _Hits(results, expanded, round((time.perf_counter() - started) * 1000, 2))
+    found = index.search(session, query, limit, filters=filters)
+    results = [
+        _hit(rank, hit, found.query_terms, passed) for rank, hit in enumerate(found.hits, start=1)
+    ]
+    return _Hits(results, found.expanded_with, round((time.perf_counter() - started) * 1000, 2))
 
 
 def search(
@@ -190,34 +179,30 @@ def search(
 
 
 def _hit(
-    rank: int,
-    card: Card,
-    cand: Candidate,
-    query_terms: set[str],
-    filters: dict[str, Any],
+    rank: int, hit: Hit, query_terms: frozenset[str], filters: dict[str, Any]
 ) -> dict[str, Any]:
-    terms = sorted(query_terms & card.terms)
+    """One hit's JSON: its card's SearchHit, with what the search found filled in."""
+    terms = sorted(query_terms & hit.card.terms)
     parts = []
-    if cand.codes:
-        parts.append(f"exact error code {', '.join(cand.codes)}")
-    if cand.models:
-        parts.append(f"model {', '.join(cand.models)}")
-    parts.append(f"semantic similarity {cand.headline:.2f}")
+    if hit.error_codes:
+        parts.append(f"exact error code {', '.join(hit.error_codes)}")
+    if hit.models:
+        parts.append(f"model {', '.join(hit.models)}")
+    parts.append(f"semantic similarity {hit.semantic:.2f}")
     if terms:
         parts.append(f"keywords: {', '.join(terms)}")
-    return {
-        "rank": rank,
-        **card.head,
-        "score": round(cand.score, 4),
-        **card.tail,
-        "why": {
-            "semantic": round(cand.headline, 4),
-            "semantic_body": round(cand.body, 4),
-            "keyword_score": round(cand.lexical_norm, 4),
-            "keyword_terms": terms,
-            "error_codes": list(cand.codes),
-            "models": list(cand.models),
-            "filters": dict(filters),
-            "summary": "; ".join(parts),
-        },
+    why = {
+        "semantic": round(hit.semantic, 4),
+        "semantic_body": round(hit.semantic_body, 4),
+        "keyword_score": round(hit.keyword_score, 4),
+        "keyword_terms": terms,
+        "error_codes": list(hit.error_codes),
+        "models": list(hit.models),
+        "filters": dict(filters),
+        "summary": "; ".join(parts),
     }
+    shown = hit.card.hit.copy()  # SearchHit's fields in its order; set in place below
+    shown["rank"] = rank
+    shown["score"] = round(hit.score, 4)
+    shown["why"] = as_json(Why, why)
+    return shown

@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from app.articles.models import Modality
 from app.assets import service as asset_service
 from app.auth.permissions import P
-from app.calls import package, service
-from app.calls.models import CallState, Outcome, Urgency
+from app.calls import escalation as escalations
+from app.calls import package, reuse, service, work
+from app.calls.models import AttemptOutcome, CallState, Urgency
 from app.calls.schemas import (
-    AttemptCreate,
+    ArticleAttemptCreate,
     CallCreate,
     CallSearch,
     CallSearchResult,
@@ -24,28 +25,29 @@ from app.calls.schemas import (
     EscalationPackage,
     ResolveRequest,
 )
-from app.deps import Desk, web_desk
+from app.deps import Route
 from app.errors import InvalidInput
 from app.schemas import DbId
 from app.search.service import SearchLimits
+from app.web.deps import Console, console
 from app.web.render import field_errors, is_partial, page, redirect, templates
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
-Reader = Annotated[Desk, web_desk(P.CALLS_READ)]
-Worker = Annotated[Desk, web_desk(P.CALLS_WORK)]
-WorkerPost = Annotated[Desk, web_desk(P.CALLS_WORK, write=True)]
-Escalator = Annotated[Desk, web_desk(P.CALLS_ESCALATE)]
-EscalatorPost = Annotated[Desk, web_desk(P.CALLS_ESCALATE, write=True)]
-QueueReader = Annotated[Desk, web_desk(P.ESCALATIONS_READ)]
-Tier2Post = Annotated[Desk, web_desk(P.ESCALATIONS_HANDLE, write=True)]
-AssetReader = Annotated[Desk, web_desk(P.ASSETS_READ)]
-Writer = Annotated[Desk, web_desk(P.ARTICLES_WRITE, write=True)]
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=Route)
+Reader = Annotated[Console, console(P.CALLS_READ)]
+Worker = Annotated[Console, console(P.CALLS_WORK)]
+WorkerPost = Annotated[Console, console(P.CALLS_WORK, write=True)]
+Escalator = Annotated[Console, console(P.CALLS_ESCALATE)]
+EscalatorPost = Annotated[Console, console(P.CALLS_ESCALATE, write=True)]
+QueueReader = Annotated[Console, console(P.ESCALATIONS_READ)]
+Tier2Post = Annotated[Console, console(P.ESCALATIONS_HANDLE, write=True)]
+AssetReader = Annotated[Console, console(P.ASSETS_READ)]
+Writer = Annotated[Console, console(P.ARTICLES_WRITE, write=True)]
 
 OUTCOMES = [
-    (Outcome.FIXED, "Fixed", "1"),
-    (Outcome.NO_CHANGE, "No change", "2"),
-    (Outcome.COULD_NOT_DO, "Could not do", "3"),
-    (Outcome.MADE_WORSE, "Made worse", "4"),
+    (AttemptOutcome.FIXED, "Fixed", "1"),
+    (AttemptOutcome.NO_CHANGE, "No change", "2"),
+    (AttemptOutcome.COULD_NOT_DO, "Could not do", "3"),
+    (AttemptOutcome.MADE_WORSE, "Made worse", "4"),
 ]
 DONE = {
     "opened": "Call opened. Type the symptom; results appear as you type.",
@@ -68,15 +70,15 @@ def _flash(done: str | None) -> dict[str, Any]:
 
 
 @router.get("/calls")
-def calls_home(desk: Reader, done: str | None = None) -> Response:
+def calls_home(ui: Reader, done: str | None = None) -> Response:
     """My calls, and a start button."""
-    mine = service.list(session=desk.session, owner_id=desk.signed.principal.person_id)
+    mine = service.list(session=ui.session, owner_id=ui.signed.principal.person_id)
     active = [(c, n) for c, n in mine if c.state not in (CallState.RESOLVED, CallState.CLOSED)]
-    recent = service.list(session=desk.session, limit=20)
+    recent = service.list(session=ui.session, limit=20)
     return page(
-        desk.request,
+        ui.request,
         "calls/list.html",
-        desk.signed,
+        ui.signed,
         section="calls",
         title="Calls",
         mine=active,
@@ -85,11 +87,11 @@ def calls_home(desk: Reader, done: str | None = None) -> Response:
     )
 
 
-def _new_call_page(desk: Desk, form: dict[str, Any], errors: dict[str, str]) -> Response:
+def _new_call_page(ui: Console, form: dict[str, Any], errors: dict[str, str]) -> Response:
     return page(
-        desk.request,
+        ui.request,
         "calls/new.html",
-        desk.signed,
+        ui.signed,
         status=422 if errors else 200,
         section="calls",
         title="New call",
@@ -101,19 +103,19 @@ def _new_call_page(desk: Desk, form: dict[str, Any], errors: dict[str, str]) -> 
 
 
 @router.get("/calls/new")
-def new_call(desk: Worker) -> Response:
+def new_call(ui: Worker) -> Response:
     """The start-a-call form."""
-    return _new_call_page(desk, {"urgency": Urgency.DEGRADED}, {})
+    return _new_call_page(ui, {"urgency": Urgency.DEGRADED}, {})
 
 
 @router.get("/assets/pick")
-def pick_asset(desk: AssetReader, asset_q: Annotated[str, Query(max_length=200)] = "") -> Response:
+def pick_asset(ui: AssetReader, asset_q: Annotated[str, Query(max_length=200)] = "") -> Response:
     """Scanners matching part of a serial number, site or model (a fragment)."""
     assets: list[Any] = []
     if len(asset_q.strip()) >= 2:
-        assets, _ = asset_service.list_assets(session=desk.session, q=asset_q, limit=12)
+        assets, _ = asset_service.list_assets(session=ui.session, q=asset_q, limit=12)
     return templates.TemplateResponse(
-        desk.request,
+        ui.request,
         "calls/_asset_pick.html",
         {"assets": assets, "asset_q": asset_q, "chosen": None},
     )
@@ -121,7 +123,7 @@ def pick_asset(desk: AssetReader, asset_q: Annotated[str, Query(max_length=200)]
 
 @router.post("/calls")
 def create_call(
-    desk: WorkerPost,
+    ui: WorkerPost,
     caller_name: Short = "",
     callback_number: Short = "",
     asset_id: Short = "",
@@ -159,32 +161,32 @@ def create_call(
             patient_impact=bool(patient_impact),
             symptom=symptom.strip(),
         )
-        call = service.open_call(session=desk.session, data=data, principal=desk.signed.principal)
+        call = service.open_call(session=ui.session, data=data, principal=ui.signed.principal)
     except (InvalidInput, ValidationError) as exc:
-        desk.session.rollback()
+        ui.session.rollback()
         if asset_q:
-            form["assets"], _ = asset_service.list_assets(session=desk.session, q=asset_q, limit=12)
-        return _new_call_page(desk, form, field_errors(exc))
-    return redirect(desk.request, f"/ui/calls/{call.id}?done=opened")
+            form["assets"], _ = asset_service.list_assets(session=ui.session, q=asset_q, limit=12)
+        return _new_call_page(ui, form, field_errors(exc))
+    return redirect(ui.request, f"/ui/calls/{call.id}?done=opened")
 
 
 # -- the call screen -------------------------------------------------------------------
 
 
 def _results(
-    desk: Desk, call_id: int, query: str, *, record: bool
+    ui: Console, call_id: int, query: str, *, record: bool
 ) -> tuple[CallSearchResult | None, str | None]:
     """Ranked fixes for the call (None with a message when the query cannot run)."""
     if not query.strip():
         return None, None
-    limits = SearchLimits.of(desk.settings)
+    limits = SearchLimits.of(ui.settings)
     try:
-        result = service.search(
-            session=desk.session,
-            index=desk.index,
+        result = work.search(
+            session=ui.session,
+            index=ui.index,
             call_id=call_id,
             data=CallSearch(query=query.strip()[: limits.max_chars]),
-            principal=desk.signed.principal,
+            principal=ui.signed.principal,
             limits=limits,
             record=record,
         )
@@ -193,8 +195,8 @@ def _results(
     return result, None
 
 
-def _call_context(desk: Desk, call_id: int) -> dict[str, Any]:
-    view = service.view(session=desk.session, call_id=call_id)
+def _call_context(ui: Console, call_id: int) -> dict[str, Any]:
+    view = service.view(session=ui.session, call_id=call_id)
     tried = {
         e.data.get("article_id"): e.data.get("title")
         for e in view["timeline"]
@@ -204,22 +206,22 @@ def _call_context(desk: Desk, call_id: int) -> dict[str, Any]:
 
 
 def _call_page(
-    desk: Desk,
+    ui: Console,
     call_id: int,
     q: str | None,
     done: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    context = _call_context(desk, call_id)
-    last = service.last_search(session=desk.session, call_id=call_id)
+    context = _call_context(ui, call_id)
+    last = work.last_search(session=ui.session, call_id=call_id)
     query = q if q is not None else (last or context["call"]["symptom"])
     result, error = None, None
-    if desk.signed.principal.can(P.CALLS_WORK):  # readers see the call, not the search
-        result, error = _results(desk, call_id, query, record=False)
+    if ui.signed.principal.can(P.CALLS_WORK):  # readers see the call, not the search
+        result, error = _results(ui, call_id, query, record=False)
     return page(
-        desk.request,
+        ui.request,
         "calls/call.html",
-        desk.signed,
+        ui.signed,
         status=422 if errors else 200,
         section="calls",
         title=f"Call {call_id}",
@@ -235,133 +237,131 @@ def _call_page(
 @router.get("/calls/{call_id}")
 def call_screen(
     call_id: DbId,
-    desk: Reader,
+    ui: Reader,
     q: Annotated[str | None, Query(max_length=1000)] = None,
     done: str | None = None,
 ) -> Response:
     """The dispatcher's screen: who owns the call, live fixes, outcomes, escalate, resolve
     (roles that may only read calls see the status and the timeline)."""
-    return _call_page(desk, call_id, q, done)
+    return _call_page(ui, call_id, q, done)
 
 
 Results = tuple[CallSearchResult | None, str | None]
 
 
 def _fragments(
-    desk: Desk, call_id: int, query: str, template: str, ranked: Results | None = None
+    ui: Console, call_id: int, query: str, template: str, ranked: Results | None = None
 ) -> Response:
     """Parts of the call screen for the script to swap in place (`ranked`: results the
     handler already has for this query, so they are not searched for again)."""
-    result, error = ranked or _results(desk, call_id, query, record=False)
+    result, error = ranked or _results(ui, call_id, query, record=False)
     return templates.TemplateResponse(
-        desk.request,
+        ui.request,
         template,
         {
             "result": result,
             "search_error": error,
             "query": query,
-            "csrf": desk.signed.csrf_token,
+            "csrf": ui.signed.csrf_token,
             "fragment": True,
-            "me": desk.signed.principal,
+            "me": ui.signed.principal,
             "errors": {},
-            **_call_context(desk, call_id),
+            **_call_context(ui, call_id),
         },
     )
 
 
 @router.get("/calls/{call_id}/results")
 def live_results(
-    call_id: DbId, desk: Worker, q: Annotated[str, Query(max_length=1000)] = ""
+    call_id: DbId, ui: Worker, q: Annotated[str, Query(max_length=1000)] = ""
 ) -> Response:
     """Results while the dispatcher types (a fragment; not recorded on the timeline)."""
-    return _fragments(desk, call_id, q, "calls/_results.html")
+    return _fragments(ui, call_id, q, "calls/_results.html")
 
 
 def _after_work(
-    desk: Desk, call_id: int, query: str, anchor: str = "", ranked: Results | None = None
+    ui: Console, call_id: int, query: str, anchor: str = "", ranked: Results | None = None
 ) -> Response:
     """Fragments for the script (results, timeline, status); a redirect for plain forms."""
-    if not is_partial(desk.request):
-        return redirect(desk.request, f"/ui/calls/{call_id}?q={quote(query)}{anchor}")
-    return _fragments(desk, call_id, query, "calls/_work.html", ranked)
+    if not is_partial(ui.request):
+        return redirect(ui.request, f"/ui/calls/{call_id}?q={quote(query)}{anchor}")
+    return _fragments(ui, call_id, query, "calls/_work.html", ranked)
 
 
-def _record_query(desk: Desk, call_id: int, query: str) -> Results | None:
+def _record_query(ui: Console, call_id: int, query: str) -> Results | None:
     """Record the search the dispatcher acted on, unless it is already the latest one;
     returns its results when it ran."""
-    if query.strip() and service.last_search(session=desk.session, call_id=call_id) != (
-        query.strip()
-    ):
-        return _results(desk, call_id, query, record=True)
+    if query.strip() and work.last_search(session=ui.session, call_id=call_id) != (query.strip()):
+        return _results(ui, call_id, query, record=True)
     return None
 
 
 @router.post("/calls/{call_id}/search")
-def record_search(call_id: DbId, desk: WorkerPost, q: QueryText = "") -> Response:
+def record_search(call_id: DbId, ui: WorkerPost, q: QueryText = "") -> Response:
     """Enter in the symptom box: the search goes on the timeline."""
     # the recorded results are the ones to show; an outcome, by contrast, re-ranks
-    return _after_work(desk, call_id, q, ranked=_record_query(desk, call_id, q))
+    return _after_work(ui, call_id, q, ranked=_record_query(ui, call_id, q))
 
 
 @router.post("/calls/{call_id}/attempts")
 def record_outcome(
     call_id: DbId,
-    desk: WorkerPost,
+    ui: WorkerPost,
     article_id: Short = "",
     outcome: Short = "",
     note: Annotated[str, Form(max_length=2000)] = "",
     q: QueryText = "",
 ) -> Response:
     """One click: what happened when the caller tried an article."""
-    _record_query(desk, call_id, q)
+    _record_query(ui, call_id, q)
     try:
-        data = AttemptCreate(article_id=article_id, outcome=outcome, note=note.strip())
+        data = ArticleAttemptCreate(article_id=article_id, outcome=outcome, note=note.strip())
     except ValidationError as exc:
         raise InvalidInput("choose one of the outcomes for the article", errors=[]) from exc
-    service.record_attempt(
-        session=desk.session, call_id=call_id, data=data, principal=desk.signed.principal
+    work.record_attempt(
+        session=ui.session, call_id=call_id, data=data, principal=ui.signed.principal
     )
-    return _after_work(desk, call_id, q, f"#article-{article_id}")
+    return _after_work(ui, call_id, q, f"#article-{article_id}")
 
 
 @router.post("/calls/{call_id}/notes")
-def add_note(call_id: DbId, desk: WorkerPost, text: Text = "", q: QueryText = "") -> Response:
+def add_note(call_id: DbId, ui: WorkerPost, text: Text = "", q: QueryText = "") -> Response:
     """A note on the timeline (it goes into the escalation package)."""
     if text.strip():
-        service.add_note(
-            session=desk.session,
+        work.add_note(
+            session=ui.session,
             call_id=call_id,
             text=text.strip(),
-            principal=desk.signed.principal,
+            principal=ui.signed.principal,
         )
-    return _after_work(desk, call_id, q)
+    return _after_work(ui, call_id, q)
 
 
 @router.post("/calls/{call_id}/resolve")
 def resolve_call(
-    call_id: DbId, desk: WorkerPost, article_id: Short = "", notes: Text = ""
+    call_id: DbId, ui: WorkerPost, article_id: Short = "", notes: Text = ""
 ) -> Response:
     """Resolve: at tier 1 with the article that fixed it, at tier 2 with notes."""
     try:
         data = ResolveRequest(article_id=article_id or None, notes=notes.strip() or None)
         service.resolve(
-            session=desk.session, call_id=call_id, data=data, principal=desk.signed.principal
+            session=ui.session, call_id=call_id, data=data, principal=ui.signed.principal
         )
     except (InvalidInput, ValidationError) as exc:
-        desk.session.rollback()
+        ui.session.rollback()
         errors = field_errors(exc)
         if "body" in errors:  # "article or notes": name the one this tier must give
-            call = service.get(session=desk.session, call_id=call_id)
+            call = service.get(session=ui.session, call_id=call_id)
             errors = {"notes" if call.state == CallState.ACCEPTED else "article_id": errors["body"]}
-        return _call_page(desk, call_id, None, errors=errors)
-    return redirect(desk.request, f"/ui/calls/{call_id}?done=resolved")
+        return _call_page(ui, call_id, None, errors=errors)
+    return redirect(ui.request, f"/ui/calls/{call_id}?done=resolved")
 
 
 # -- escalation ------------------------------------------------------------------------
 
 
 def _escalate_page(
-    desk: Desk, call_id: int, form: dict[str, Any], errors: dict[str, str]
+    ui: Console, call_id: int, form: dict[str, Any], errors: dict[str, str]
 ) -> Response:
     reason = str(form.get("reason") or "")
     urgency = form.get("urgency") if form.get("urgency") in set(Urgency) else None
@@ -370,20 +370,20 @@ def _escalate_page(
         urgency=urgency,
         queue=str(form.get("queue") or "tier2")[:50],
     )
-    missing, pkg = service.preview_escalation(
-        session=desk.session,
-        index=desk.index,
+    missing, pkg = escalations.preview_escalation(
+        session=ui.session,
+        index=ui.index,
         call_id=call_id,
         data=data,
-        principal=desk.signed.principal,
-        targets=desk.settings.response_target_minutes,
+        principal=ui.signed.principal,
+        targets=ui.settings.response_target_minutes,
     )
     if not reason.strip():
         missing = [*missing, {"field": "reason", "message": "say why tier 2 is needed"}]
     return page(
-        desk.request,
+        ui.request,
         "calls/escalate.html",
-        desk.signed,
+        ui.signed,
         status=422 if errors else 200,
         section="calls",
         title=f"Escalate call {call_id}",
@@ -393,26 +393,26 @@ def _escalate_page(
         errors=errors,
         urgencies=list(Urgency),
         idempotency_key=form.get("idempotency_key") or secrets.token_urlsafe(16),
-        **_call_context(desk, call_id),
+        **_call_context(ui, call_id),
     )
 
 
 @router.get("/calls/{call_id}/escalate")
 def escalate_form(
     call_id: DbId,
-    desk: Escalator,
+    ui: Escalator,
     reason: Annotated[str, Query(max_length=2000)] = "",
     urgency: Annotated[str, Query(max_length=40)] = "",
     queue: Annotated[str, Query(max_length=50)] = "tier2",
 ) -> Response:
     """What the completeness check still needs, and the brief exactly as tier 2 sees it."""
-    return _escalate_page(desk, call_id, {"reason": reason, "urgency": urgency, "queue": queue}, {})
+    return _escalate_page(ui, call_id, {"reason": reason, "urgency": urgency, "queue": queue}, {})
 
 
 @router.post("/calls/{call_id}/escalate")
 def escalate(
     call_id: DbId,
-    desk: EscalatorPost,
+    ui: EscalatorPost,
     reason: Annotated[str, Form(max_length=2000)] = "",
     urgency: Short = "",
     queue: Short = "tier2",
@@ -432,102 +432,102 @@ def escalate(
             urgency=urgency or None,
             queue=queue.strip() or "tier2",
         )
-        service.escalate(
-            session=desk.session,
-            index=desk.index,
+        escalations.escalate(
+            session=ui.session,
+            index=ui.index,
             call_id=call_id,
             data=data,
             idempotency_key=idempotency_key or None,
-            principal=desk.signed.principal,
-            targets=desk.settings.response_target_minutes,
+            principal=ui.signed.principal,
+            targets=ui.settings.response_target_minutes,
         )
     except (InvalidInput, ValidationError) as exc:
-        desk.session.rollback()
-        return _escalate_page(desk, call_id, form, field_errors(exc))
-    return redirect(desk.request, f"/ui/calls/{call_id}?done=escalated")
+        ui.session.rollback()
+        return _escalate_page(ui, call_id, form, field_errors(exc))
+    return redirect(ui.request, f"/ui/calls/{call_id}?done=escalated")
 
 
 # -- tier 2 ------------------------------------------------------------------------------
 
 
 @router.get("/escalations")
-def queue_screen(desk: QueueReader, done: str | None = None) -> Response:
+def queue_screen(ui: QueueReader, done: str | None = None) -> Response:
     """Pending escalations, most urgent first, then oldest, with time left."""
-    me = desk.signed.principal.person_id
+    me = ui.signed.principal.person_id
     mine = (
-        service.list(session=desk.session, owner_id=me, state=CallState.ACCEPTED)
+        service.list(session=ui.session, owner_id=me, state=CallState.ACCEPTED)
         if me is not None
         else []
     )
     return page(
-        desk.request,
+        ui.request,
         "calls/queue.html",
-        desk.signed,
+        ui.signed,
         section="queue",
         title="Escalation queue",
-        items=service.queue(session=desk.session),
+        items=escalations.queue(session=ui.session),
         mine=mine,
         **_flash(done),
     )
 
 
 def _escalation_page(
-    desk: Desk, escalation_id: int, done: str | None = None, errors: dict[str, str] | None = None
+    ui: Console, escalation_id: int, done: str | None = None, errors: dict[str, str] | None = None
 ) -> Response:
-    escalation = service.get_escalation(session=desk.session, escalation_id=escalation_id)
+    escalation = escalations.get_escalation(session=ui.session, escalation_id=escalation_id)
     pkg = EscalationPackage.model_validate(escalation.package)
     return page(
-        desk.request,
+        ui.request,
         "calls/escalation.html",
-        desk.signed,
+        ui.signed,
         status=422 if errors else 200,
         section="queue",
         title=f"Escalation {escalation_id}",
         escalation=escalation,
-        minutes_left=service.minutes_left(escalation),
+        minutes_left=escalations.minutes_left(escalation),
         brief=package.render_brief(pkg),
         errors=errors or {},
-        **_call_context(desk, escalation.call_id),
+        **_call_context(ui, escalation.call_id),
         **_flash(done),
     )
 
 
 @router.get("/escalations/{escalation_id}")
-def escalation_screen(escalation_id: DbId, desk: QueueReader, done: str | None = None) -> Response:
+def escalation_screen(escalation_id: DbId, ui: QueueReader, done: str | None = None) -> Response:
     """The package: the brief, then the whole timeline; accept, decline, resolve, capture."""
-    return _escalation_page(desk, escalation_id, done)
+    return _escalation_page(ui, escalation_id, done)
 
 
 @router.post("/escalations/{escalation_id}/accept")
-def accept(escalation_id: DbId, desk: Tier2Post) -> Response:
+def accept(escalation_id: DbId, ui: Tier2Post) -> Response:
     """Take the call: ownership moves to you (a second engineer gets a clear refusal)."""
-    service.accept(
-        session=desk.session, escalation_id=escalation_id, principal=desk.signed.principal
+    escalations.accept(
+        session=ui.session, escalation_id=escalation_id, principal=ui.signed.principal
     )
-    return redirect(desk.request, f"/ui/escalations/{escalation_id}?done=accepted")
+    return redirect(ui.request, f"/ui/escalations/{escalation_id}?done=accepted")
 
 
 @router.post("/escalations/{escalation_id}/decline")
 def decline(
-    escalation_id: DbId, desk: Tier2Post, reason: Annotated[str, Form(max_length=1000)] = ""
+    escalation_id: DbId, ui: Tier2Post, reason: Annotated[str, Form(max_length=1000)] = ""
 ) -> Response:
     """Back to the queue, with the reason on the timeline."""
     if not reason.strip():
         errors = {"reason": "say why you decline, so the next engineer knows"}
-        return _escalation_page(desk, escalation_id, errors=errors)
-    service.decline(
-        session=desk.session,
+        return _escalation_page(ui, escalation_id, errors=errors)
+    escalations.decline(
+        session=ui.session,
         escalation_id=escalation_id,
         reason=reason.strip(),
-        principal=desk.signed.principal,
+        principal=ui.signed.principal,
     )
-    return redirect(desk.request, "/ui/escalations?done=declined")
+    return redirect(ui.request, "/ui/escalations?done=declined")
 
 
 @router.post("/calls/{call_id}/draft-article")
-def capture_article(call_id: DbId, desk: Writer) -> Response:
+def capture_article(call_id: DbId, ui: Writer) -> Response:
     """Capture as article: a draft prefilled from the call, opened in the editor."""
-    article = service.draft_article(
-        session=desk.session, index=desk.index, call_id=call_id, principal=desk.signed.principal
+    article = reuse.draft_article(
+        session=ui.session, index=ui.index, call_id=call_id, principal=ui.signed.principal
     )
-    return redirect(desk.request, f"/ui/articles/{article.id}/edit")
+    return redirect(ui.request, f"/ui/articles/{article.id}/edit")

@@ -19,17 +19,17 @@ from app.articles import service
 from app.articles.models import Article, ArticleStatus, Modality
 from app.articles.schemas import ArticleContent, ArticleCreate, ArticleUpdate
 from app.auth.permissions import P
-from app.calls import gaps as gap_service
-from app.calls import service as call_service
-from app.deps import Desk, web_desk
+from app.calls import reuse
+from app.deps import Route
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.schemas import DbId
+from app.web.deps import Console, console
 from app.web.render import field_errors, page, redirect
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
-Writer = Annotated[Desk, web_desk(P.ARTICLES_WRITE)]
-WriterPost = Annotated[Desk, web_desk(P.ARTICLES_WRITE, write=True)]
-PublisherPost = Annotated[Desk, web_desk(P.ARTICLES_WRITE, P.ARTICLES_PUBLISH, write=True)]
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=Route)
+Writer = Annotated[Console, console(P.ARTICLES_WRITE)]
+WriterPost = Annotated[Console, console(P.ARTICLES_WRITE, write=True)]
+PublisherPost = Annotated[Console, console(P.ARTICLES_WRITE, P.ARTICLES_PUBLISH, write=True)]
 VersionField = Annotated[str, Form(max_length=20)]
 
 PAGE_SIZE = 25
@@ -281,7 +281,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _edit_page(
-    desk: Desk,
+    ui: Console,
     article: Article | None,
     form: dict[str, Any],
     errors: dict[str, str],
@@ -292,9 +292,9 @@ def _edit_page(
 ) -> Response:
     title = f"Edit: {article.title}" if article else "New article"
     return page(
-        desk.request,
+        ui.request,
         "knowledge/edit.html",
-        desk.signed,
+        ui.signed,
         status=status,
         section="articles",
         title=title,
@@ -308,25 +308,25 @@ def _edit_page(
     )
 
 
-def _article_page(desk: Desk, article_id: int, *, status: int = 200, **context: Any) -> Response:
-    article = service.get(session=desk.session, ref=article_id)
+def _article_page(ui: Console, article_id: int, *, status: int = 200, **context: Any) -> Response:
+    article = service.get(session=ui.session, ref=article_id)
     return page(
-        desk.request,
+        ui.request,
         "knowledge/article.html",
-        desk.signed,
+        ui.signed,
         status=status,
         section="articles",
         title=article.title,
         article=article,
-        stats=call_service.article_stats(session=desk.session, article_id=article.id),
-        allowed=service.TRANSITIONS[ArticleStatus(article.status)],
+        stats=reuse.article_stats(session=ui.session, article_id=article.id),
+        allowed=service.LIFECYCLE.allowed(ArticleStatus(article.status)),
         **context,
     )
 
 
 @router.get("/articles")
 def article_list(
-    desk: Writer,
+    ui: Writer,
     q: Annotated[str, Query(max_length=200)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
     modality: Annotated[str, Query(max_length=4)] = "",
@@ -336,7 +336,7 @@ def article_list(
     chosen_status = ArticleStatus(status) if status in set(ArticleStatus) else None
     chosen_modality = modality if modality in set(Modality) else None
     items, total = service.list(
-        session=desk.session,
+        session=ui.session,
         status=chosen_status,
         modality=chosen_modality,
         q=q.strip() or None,
@@ -351,9 +351,9 @@ def article_list(
         return "/ui/articles?" + urlencode({**kept, "page": n})
 
     return page(
-        desk.request,
+        ui.request,
         "knowledge/list.html",
-        desk.signed,
+        ui.signed,
         section="articles",
         title="Knowledge",
         items=items,
@@ -370,7 +370,7 @@ def article_list(
 
 @router.get("/articles/new")
 def new_article(
-    desk: Writer,
+    ui: Writer,
     title: Annotated[str, Query(max_length=200)] = "",
     issue: Annotated[str, Query(max_length=4000)] = "",
     modality: Annotated[str, Query(max_length=4)] = "",
@@ -379,36 +379,36 @@ def new_article(
     form = form_from_content(
         {"title": title, "issue": issue, "modality": modality if modality in set(Modality) else ""}
     )
-    return _edit_page(desk, None, form, {})
+    return _edit_page(ui, None, form, {})
 
 
 @router.post("/articles")
-def create_article(desk: WriterPost, posted: Posted) -> Response:
+def create_article(ui: WriterPost, posted: Posted) -> Response:
     """Save a new draft and show it as a dispatcher would see it."""
     values = read_form(posted)
-    author = desk.signed.principal.name
+    author = ui.signed.principal.name
     try:
         data = ArticleCreate.model_validate(
             content_from_form(values) | {"status": "draft", "author": author}
         )
-        article = service.create(session=desk.session, data=data, actor=author, indexer=desk.index)
+        article = service.create(session=ui.session, data=data, actor=author, indexer=ui.index)
     except (InvalidInput, ValidationError) as exc:
-        desk.session.rollback()
-        return _edit_page(desk, None, values, form_errors(exc), status=422)
-    return redirect(desk.request, f"/ui/articles/{article.id}?done=created")
+        ui.session.rollback()
+        return _edit_page(ui, None, values, form_errors(exc), status=422)
+    return redirect(ui.request, f"/ui/articles/{article.id}?done=created")
 
 
 @router.get("/articles/{article_id}")
-def article_screen(article_id: DbId, desk: Writer, done: str | None = None) -> Response:
+def article_screen(article_id: DbId, ui: Writer, done: str | None = None) -> Response:
     """The article as a dispatcher sees it, its figures on calls, and what can be done."""
-    return _article_page(desk, article_id, **_flash(done))
+    return _article_page(ui, article_id, **_flash(done))
 
 
 @router.get("/articles/{article_id}/edit")
-def edit_article(article_id: DbId, desk: Writer) -> Response:
+def edit_article(article_id: DbId, ui: Writer) -> Response:
     """Every KCS field of the current version, with an ordered steps editor."""
-    article = service.get(session=desk.session, ref=article_id)
-    return _edit_page(desk, article, form_from_content(service.content_of(article)), {})
+    article = service.get(session=ui.session, ref=article_id)
+    return _edit_page(ui, article, form_from_content(service.content_of(article)), {})
 
 
 def _merge(
@@ -430,9 +430,9 @@ def _merge(
     return merged, notes
 
 
-def _conflict_page(desk: Desk, article_id: int, based_on: int, yours: dict[str, Any]) -> Response:
+def _conflict_page(ui: Console, article_id: int, based_on: int, yours: dict[str, Any]) -> Response:
     """A stale edit: both versions side by side and the edit re-based on the current one."""
-    session = desk.session
+    session = ui.session
     article = service.get(session=session, ref=article_id)
     theirs = normalised(service.content_of(article))
     try:
@@ -446,7 +446,7 @@ def _conflict_page(desk: Desk, article_id: int, based_on: int, yours: dict[str, 
         v for v in service.list_versions(session=session, ref=article_id) if v.version > based_on
     ]
     return _edit_page(
-        desk,
+        ui,
         article,
         form_from_content(merged),
         {},
@@ -462,9 +462,9 @@ def _conflict_page(desk: Desk, article_id: int, based_on: int, yours: dict[str, 
 
 
 @router.post("/articles/{article_id}/edit")
-def save_article(article_id: DbId, desk: WriterPost, posted: Posted) -> Response:
+def save_article(article_id: DbId, ui: WriterPost, posted: Posted) -> Response:
     """Save the edit as a new version; a stale edit gets the conflict page, never a save."""
-    article = service.get(session=desk.session, ref=article_id)
+    article = service.get(session=ui.session, ref=article_id)
     values = read_form(posted)
     based_on = _version(_text(posted, "version"))
     if based_on is None:
@@ -476,75 +476,75 @@ def save_article(article_id: DbId, desk: WriterPost, posted: Posted) -> Response
         data = ArticleUpdate.model_validate({"version": based_on, **content_from_form(values)})
         yours = normalised(data.model_dump(exclude={"version"}, mode="json"))
     except ValidationError as exc:
-        return _edit_page(desk, article, values, form_errors(exc), status=422, based_on=based_on)
+        return _edit_page(ui, article, values, form_errors(exc), status=422, based_on=based_on)
     if based_on != article.version and service.content_hash(yours) == article.content_hash:
         # someone already saved exactly this: nothing of the engineer's is lost
-        return redirect(desk.request, f"/ui/articles/{article_id}?done=unchanged")
+        return redirect(ui.request, f"/ui/articles/{article_id}?done=unchanged")
     try:
         saved = service.update(
-            session=desk.session,
+            session=ui.session,
             ref=article_id,
             data=data,
-            actor=desk.signed.principal.name,
-            indexer=desk.index,
+            actor=ui.signed.principal.name,
+            indexer=ui.index,
         )
     except Conflict:
-        desk.session.rollback()
-        return _conflict_page(desk, article_id, based_on, yours)
+        ui.session.rollback()
+        return _conflict_page(ui, article_id, based_on, yours)
     done = "saved" if saved.version != based_on else "unchanged"
-    return redirect(desk.request, f"/ui/articles/{article_id}?done={done}")
+    return redirect(ui.request, f"/ui/articles/{article_id}?done={done}")
 
 
 def _change(
-    desk: Desk, change: Callable[..., Article], article_id: int, on_screen: str, **what: Any
+    ui: Console, change: Callable[..., Article], article_id: int, on_screen: str, **what: Any
 ) -> Article:
     """Apply a service change as the engineer, to the version on screen (rolled back if refused)."""
     try:
         return change(
-            session=desk.session,
+            session=ui.session,
             ref=article_id,
-            actor=desk.signed.principal.name,
-            indexer=desk.index,
+            actor=ui.signed.principal.name,
+            indexer=ui.index,
             # the engineer changes the version on screen, not one saved since
             if_match=_version(on_screen),
             **what,
         )
     except (Conflict, PreconditionFailed):
-        desk.session.rollback()
+        ui.session.rollback()
         raise
 
 
-def _move(desk: Desk, article_id: int, version: str, target: ArticleStatus) -> Response:
+def _move(ui: Console, article_id: int, version: str, target: ArticleStatus) -> Response:
     """Publish or archive; the flash is named after the new status."""
     try:
-        _change(desk, service.transition, article_id, version, target=target)
+        _change(ui, service.transition, article_id, version, target=target)
     except (Conflict, PreconditionFailed) as exc:
-        return _article_page(desk, article_id, status=409, flash=exc.detail, flash_kind="error")
-    return redirect(desk.request, f"/ui/articles/{article_id}?done={target.value}")
+        return _article_page(ui, article_id, status=409, flash=exc.detail, flash_kind="error")
+    return redirect(ui.request, f"/ui/articles/{article_id}?done={target.value}")
 
 
 @router.post("/articles/{article_id}/publish")
-def publish_article(article_id: DbId, desk: PublisherPost, version: VersionField = "") -> Response:
+def publish_article(article_id: DbId, ui: PublisherPost, version: VersionField = "") -> Response:
     """Publish the version on screen: dispatchers find it at once."""
-    return _move(desk, article_id, version, ArticleStatus.PUBLISHED)
+    return _move(ui, article_id, version, ArticleStatus.PUBLISHED)
 
 
 @router.post("/articles/{article_id}/archive")
-def archive_article(article_id: DbId, desk: PublisherPost, version: VersionField = "") -> Response:
+def archive_article(article_id: DbId, ui: PublisherPost, version: VersionField = "") -> Response:
     """Archive: it leaves search at once."""
-    return _move(desk, article_id, version, ArticleStatus.ARCHIVED)
+    return _move(ui, article_id, version, ArticleStatus.ARCHIVED)
 
 
 @router.get("/articles/{article_id}/versions")
 def article_versions(
     article_id: DbId,
-    desk: Writer,
+    ui: Writer,
     a: DbId | None = None,
     b: DbId | None = None,
     done: str | None = None,
 ) -> Response:
     """Every version, and a side-by-side difference between two of them."""
-    session = desk.session
+    session = ui.session
     article = service.get(session=session, ref=article_id)
     versions = service.list_versions(session=session, ref=article_id)
     right = b or article.version
@@ -556,9 +556,9 @@ def article_versions(
         status_rows = side_by_side(str(old.status), str(new.status))
         differences.insert(0, {"name": "status", "label": "Status", "rows": status_rows})
     return page(
-        desk.request,
+        ui.request,
         "knowledge/versions.html",
-        desk.signed,
+        ui.signed,
         section="articles",
         title=f"Versions: {article.title}",
         article=article,
@@ -572,32 +572,32 @@ def article_versions(
 
 @router.post("/articles/{article_id}/versions/{version}/restore")
 def restore_version(
-    article_id: DbId, version: DbId, desk: WriterPost, current: VersionField = ""
+    article_id: DbId, version: DbId, ui: WriterPost, current: VersionField = ""
 ) -> Response:
     """Save an old version's content as a new version (if nobody saved meanwhile)."""
     try:
-        article = _change(desk, service.restore, article_id, current, version=version)
+        article = _change(ui, service.restore, article_id, current, version=version)
     except (Conflict, PreconditionFailed) as exc:
         raise Conflict(f"{exc.detail}. Nothing was restored.") from exc
     query = urlencode({"a": version, "b": article.version, "done": "restored"})
-    return redirect(desk.request, f"/ui/articles/{article_id}/versions?{query}")
+    return redirect(ui.request, f"/ui/articles/{article_id}/versions?{query}")
 
 
 @router.get("/gaps")
-def gaps_screen(desk: Writer) -> Response:
+def gaps_screen(ui: Writer) -> Response:
     """Searches that found nothing useful, newest first: candidate new articles."""
-    threshold = desk.settings.gap_score_threshold
+    threshold = ui.settings.gap_score_threshold
     rows = []
-    for gap in gap_service.find_gaps(session=desk.session, threshold=threshold):
+    for gap in reuse.find_gaps(session=ui.session, threshold=threshold):
         title = gap.query[:1].upper() + gap.query[1:150]
         prefill = {"title": title, "issue": gap.query[:4000]}
         if gap.modality:
             prefill["modality"] = gap.modality
         rows.append((gap, "/ui/articles/new?" + urlencode(prefill)))
     return page(
-        desk.request,
+        ui.request,
         "knowledge/gaps.html",
-        desk.signed,
+        ui.signed,
         section="gaps",
         title="Knowledge gaps",
         rows=rows,

@@ -11,14 +11,15 @@ from fastapi.staticfiles import StaticFiles
 
 from app.auth.permissions import P
 from app.config import Settings
-from app.deps import SESSION_COOKIE, DbSession, SettingsDep, get_signed_in, web_write
+from app.deps import DbSession, Route, SettingsDep
 from app.errors import Unauthorized
 from app.web import service
+from app.web.deps import SESSION_COOKIE, get_signed_in, web_write
 from app.web.render import HERE, page
 from app.web.service import SignedIn
 
 LOGIN_COOKIE = "hd_login"
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=Route)
 
 
 def _safe_next(target: str | None) -> str:

@@ -55,7 +55,7 @@ def sign_in(*, session: Session, raw_key: str, hours: float) -> str:
             expires_at=now + timedelta(hours=hours),
         )
     )
-    session.commit()
+    session.flush()
     return token
 
 
@@ -78,7 +78,7 @@ def current(*, session: Session, token: str | None) -> SignedIn | None:
         return None
     if now - found.last_seen_at > SEEN_RESOLUTION:
         found.last_seen_at = now
-        session.commit()
+        session.flush()
     return SignedIn(found.id, found.csrf_token, principal)
 
 
@@ -91,7 +91,7 @@ def sign_out(*, session: Session, token: str | None) -> None:
         .where(WebSession.token_hash == _hash(token), WebSession.ended_at.is_(None))
         .values(ended_at=utcnow())
     )
-    session.commit()
+    session.flush()
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

@@ -6,15 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, permit
+from app.deps import DbSession, Route
 from app.schemas import DbId
 from app.webhooks import service
 from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import DeliveryRead, SubscriptionCreate, SubscriptionRead
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=Route)
 Admin = Annotated[Principal, permit(P.WEBHOOKS_ADMIN)]
 
 

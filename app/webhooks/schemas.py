@@ -31,7 +31,7 @@ class SubscriptionRead(BaseModel):
     created_at: datetime
 
 
-class AttemptRead(BaseModel):
+class DeliveryAttemptRead(BaseModel):
     """One HTTP attempt."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -56,4 +56,4 @@ class DeliveryRead(BaseModel):
     next_attempt_at: datetime
     delivered_at: datetime | None
     last_error: str | None
-    attempt_log: list[AttemptRead]
+    attempt_log: list[DeliveryAttemptRead]

@@ -25,7 +25,7 @@ from app.webhooks.models import (
     OutboxEvent,
     Subscription,
 )
-from app.webhooks.schemas import AttemptRead, DeliveryRead, SubscriptionCreate
+from app.webhooks.schemas import DeliveryAttemptRead, DeliveryRead, SubscriptionCreate
 
 if TYPE_CHECKING:
     import httpx
@@ -75,7 +75,7 @@ def create_subscription(*, session: Session, data: SubscriptionCreate) -> Subscr
         url=str(data.url), secret=data.secret, event_types=[str(t) for t in data.event_types]
     )
     session.add(sub)
-    session.commit()
+    session.flush()
     return sub
 
 
@@ -90,7 +90,7 @@ def delete_subscription(*, session: Session, subscription_id: int) -> None:
     if sub is None:
         raise NotFound(f"no subscription with id {subscription_id}")
     sub.active = False
-    session.commit()
+    session.flush()
 
 
 def _delivery_read(session: Session, d: Delivery) -> DeliveryRead:
@@ -110,7 +110,7 @@ def _delivery_read(session: Session, d: Delivery) -> DeliveryRead:
         next_attempt_at=d.next_attempt_at,
         delivered_at=d.delivered_at,
         last_error=d.last_error,
-        attempt_log=[AttemptRead.model_validate(a) for a in attempts],
+        attempt_log=[DeliveryAttemptRead.model_validate(a) for a in attempts],
     )
 
 
@@ -133,7 +133,7 @@ def redeliver(*, session: Session, delivery_id: int) -> DeliveryRead:
         raise NotFound(f"no delivery with id {delivery_id}")
     d.status = DeliveryStatus.PENDING
     d.next_attempt_at = utcnow()
-    session.commit()
+    session.flush()
     return _delivery_read(session, d)
 
 

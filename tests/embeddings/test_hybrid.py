@@ -1,15 +1,18 @@
 import logging
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import faiss
 import numpy as np
 import orjson
 import pytest
 
-from embeddings.encoder import Encoder
+from embeddings.encoder import Encoder, make_encoder
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex
+from embeddings.store import SyncReport
 
 FIELDS = {"modality": False, "manufacturer": True}
 
@@ -131,14 +134,14 @@ def test_load_with_format_1_manifest_rewrites_it_without_reembedding(
     records = {
         str(d.id): {
             "version": d.version,
-            "keywords": {n: list(v) for n, v in fresh._keyword_values(d).items()},
+            "keywords": {n: list(v) for n, v in fresh.lookups.keyword_values(d.keywords).items()},
             "labels": {n: list(v) for n, v in d.keywords.items() if v},
             "codes": list(d.codes),
             "models": list(d.models),
         }
         for d in DOCS
     }
-    fingerprint = {**fresh.fingerprint(), "format": 1}
+    fingerprint = {**fresh.store.fingerprint(), "format": 1}
     older = {"fingerprint": fingerprint, "docs": records}
     (tmp_path / "manifest.json").write_bytes(orjson.dumps(older))
     counting = CountingEncoder(encoder)
@@ -217,7 +220,7 @@ def test_load_with_other_settings_names_them_and_starts_empty(
 ) -> None:
     _save_docs(encoder, tmp_path)
     reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, body_max_tokens=128)
-    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+    with caplog.at_level(logging.WARNING, logger="embeddings"):
         assert not reopened.load()
     assert len(reopened) == 0
     assert "body_max_tokens None -> 128" in caplog.text
@@ -228,7 +231,7 @@ def test_load_with_nothing_saved_yet_builds_quietly(
     encoder: Encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     index = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS)
-    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+    with caplog.at_level(logging.WARNING, logger="embeddings"):
         assert not index.load()
     assert caplog.text == ""
 
@@ -265,7 +268,7 @@ def test_sync_after_bm25_lane_lost_reindexes_texts_without_reembedding(
     emptied.close()
     counting = CountingEncoder(encoder)
     reopened = HybridIndex(counting, tmp_path, keyword_fields=FIELDS)
-    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+    with caplog.at_level(logging.WARNING, logger="embeddings"):
         assert reopened.load()
     assert "holds 0 documents, the manifest 3" in caplog.text
     _sync_reindexes_texts_only(reopened, counting)
@@ -281,14 +284,14 @@ def test_load_with_other_bm25_fields_reindexes_texts_without_reembedding(
     body = {"body": 1.0}
     _save_docs(encoder, tmp_path, {"headline": 2.0, "body": 1.0})
     counting = CountingEncoder(encoder)
-    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+    with caplog.at_level(logging.WARNING, logger="embeddings"):
         reopened = HybridIndex(counting, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
         assert reopened.load()
     assert "indexed with other fields (now: body)" in caplog.text
     _sync_reindexes_texts_only(reopened, counting)
     reopened.close()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+    with caplog.at_level(logging.WARNING, logger="embeddings"):
         again = HybridIndex(counting, tmp_path, keyword_fields=FIELDS, lexical_boosts=body)
         assert again.load()
     assert caplog.text == ""
@@ -302,7 +305,7 @@ def test_load_with_other_bm25_weights_reuses_every_lane(
 ) -> None:
     body = {"body": 1.0}
     _save_docs(encoder, tmp_path, body)
-    with caplog.at_level(logging.WARNING, logger="embeddings.hybrid"):
+    with caplog.at_level(logging.WARNING, logger="embeddings"):
         heavier = {"body": 3.0}
         reopened = HybridIndex(encoder, tmp_path, keyword_fields=FIELDS, lexical_boosts=heavier)
         assert reopened.load()
@@ -363,38 +366,82 @@ def test_search_with_pending_query_vector_ranks_as_with_the_vector(encoder: Enco
     ]
 
 
-def test_search_while_documents_are_written_never_fails(encoder: Encoder) -> None:
-    """Searches run side by side; writes (add, replace, remove) interleave with them."""
+def test_searches_beside_two_writers_see_whole_writes_and_every_lane_ends_in_step(
+    encoder: Encoder,
+) -> None:
+    """Four searchers run while two writers add, replace and remove documents. No search
+    fails or sees a write half done (a hit lacking a lane's score, a filtered-out or
+    duplicate hit), searches did overlap the writes, and in the end every lane holds
+    exactly the last write of each document."""
     index = HybridIndex(encoder, None, keyword_fields=FIELDS)
     index.upsert(DOCS)
-    vector = encoder.encode(["table does not move"])
+    query = "table does not move"
+    vector = encoder.encode([query])
     errors: list[BaseException] = []
-    stop = threading.Event()
+    overlapping = [0] * 4  # searches that ended while the writers were still writing
+    all_started = threading.Barrier(6, timeout=60)  # 4 searchers, 2 writers
+    writing_done = threading.Event()
 
-    def searcher() -> None:
+    def check(hits: list) -> None:
+        ids = [h.id for h in hits]
+        assert len(ids) == len(set(ids)), ids
+        assert 2 in ids, ids
+        assert set(ids) <= {2, 10, 11}, ids  # the filter never lets 1 or 3 in
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        # each hit is in every lane: a write seen half done would lack one's score
+        assert all(h.headline > 0 and h.body > 0 and h.lexical > 0 for h in hits), hits
+
+    def searcher(slot: int) -> None:
         try:
-            while not stop.is_set():
-                hits = index.search(
-                    "table does not move", 3, query_vector=vector, filters={"modality": ["CT"]}
-                )
-                assert all(h.id in {2, 10, 11} for h in hits)
+            check(index.search(query, 3, query_vector=vector, filters={"modality": ["CT"]}))
+            all_started.wait()
+            while not writing_done.is_set():
+                check(index.search(query, 3, query_vector=vector, filters={"modality": ["CT"]}))
+                overlapping[slot] += not writing_done.is_set()
         except BaseException as exc:
+            all_started.abort()
             errors.append(exc)
 
-    threads = [threading.Thread(target=searcher) for _ in range(4)]
-    for t in threads:
+    last: dict[int, int | None] = {}
+
+    def writer(doc_id: int, removes: bool) -> None:
+        try:
+            all_started.wait()
+            for version in range(1, 9):
+                text = f"The CT table is stuck ({version})."
+                index.upsert([Document(doc_id, version, "Table stuck", text, {"modality": ["CT"]})])
+                last[doc_id] = version
+                if removes and version % 3 == 0:
+                    index.remove([doc_id])
+                    last[doc_id] = None
+        except BaseException as exc:
+            all_started.abort()
+            errors.append(exc)
+
+    searchers = [threading.Thread(target=searcher, args=(n,)) for n in range(4)]
+    writers = [
+        threading.Thread(target=writer, args=(10, False)),
+        threading.Thread(target=writer, args=(11, True)),
+    ]
+    for t in searchers + writers:
         t.start()
-    for n in range(10):
-        extra = Document(
-            10 + n % 2, n + 1, "Table stuck", "The CT table is stuck.", {"modality": ["CT"]}
-        )
-        index.upsert([extra])
-        if n % 3 == 2:
-            index.remove([11])
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
+    for t in writers:
+        t.join(timeout=120)
+    writing_done.set()
+    for t in searchers:
+        t.join(timeout=60)
     assert errors == []
+    assert sum(overlapping) > 0, "no search ran while the writers wrote"
+    expected = {1: 1, 2: 1, 3: 1, **{i: v for i, v in last.items() if v is not None}}
+    assert expected == {1: 1, 2: 1, 3: 1, 10: 8, 11: 8}
+    assert index.versions() == expected
+    for lane in (index.headline, index.body):
+        assert sorted(lane.ids().tolist()) == sorted(expected)
+    assert index.lexical.ids() == set(expected)
+    assert index.allowed_ids({"modality": ["CT"]}) == {2, 10, 11}
+    final = index.search(query, 5, query_vector=vector, filters={"modality": ["CT"]})
+    assert {h.id for h in final} == {2, 10, 11}
+    check(final)
 
 
 def test_search_with_document_only_in_bm25_lane_scores_it_by_keywords_alone(
@@ -414,3 +461,90 @@ def test_search_with_document_only_in_bm25_lane_scores_it_by_keywords_alone(
     assert hits[9].lexical > 0
     assert hits[9].headline == hits[9].body == 0.0
     assert min(hits[2].headline, hits[2].body) > 0
+
+
+# saved by the code before the store left hybrid.py (commit f1b0e36) from SAVED_DOCS with
+# the packaged model through torch (fp32: the same encoder name on every CPU): a code of two
+# spellings, a model, documents sharing a filter value
+SAVED = Path(__file__).parent / "saved_index_format_2"
+SAVED_DOCS = [
+    *DOCS,
+    Document(
+        4,
+        3,
+        "Gantry fault code",
+        "The gantry shows RFC 452 at start-up.",
+        {"modality": ["CT"], "manufacturer": ["Nordvale"]},
+        codes=["RFC 452"],
+        models=["Aurion 64"],
+    ),
+]
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def torch_encoder(tmp_path_factory: pytest.TempPathFactory) -> Encoder:
+    """The packaged model through torch, as the saved index was built."""
+    return make_encoder("torch", cache_dir=tmp_path_factory.mktemp("unused"))
+
+
+def test_index_saved_by_the_earlier_code_loads_unchanged(
+    torch_encoder: Encoder, tmp_path: Path
+) -> None:
+    """An index saved before this code is reused as it is: nothing encoded, fetched or
+    rewritten, and every lookup (filters, both spellings of a code, models) as saved."""
+    path = tmp_path / "index"
+    shutil.copytree(SAVED, path)
+    before = _files(path)
+    counting = CountingEncoder(torch_encoder)
+    index = HybridIndex(counting, path, keyword_fields=FIELDS)  # type: ignore[arg-type]
+    assert index.load()
+    assert index.loaded_from_disk
+    current = {d.id: d.version for d in SAVED_DOCS}
+    assert index.sync(current, lambda ids: pytest.fail(f"fetched {ids}")) == SyncReport()
+    assert counting.texts == 0
+    assert index.versions() == current
+    assert len(index.lexical) == 4
+    assert index.known_values("manufacturer") == {"Nordvale", "Helix"}
+    assert index.allowed_ids({"manufacturer": ["nordvale"]}) == {1, 2, 4}
+    assert index.allowed_ids({"modality": ["CT"]}) == {2, 4}
+    vector = torch_encoder.encode(["error rfc 452 on aurion 64"])
+    hits = {h.id: h for h in index.search("error rfc 452 on aurion 64", 4, query_vector=vector)}
+    assert (hits[1].codes, hits[4].codes) == (["RFC-452"], ["RFC 452"])
+    assert (hits[1].models, hits[4].models) == ([], ["Aurion 64"])
+    assert index.codes_in("is it rfc452?") == ["RFC 452", "RFC-452"]
+    knee = index.search(
+        "knee coil is not detected",
+        1,
+        query_vector=torch_encoder.encode(["knee coil is not detected"]),
+    )
+    assert knee[0].id == 1
+    index.close()
+    after = _files(path)
+    assert {n: b for n, b in after.items() if not n.startswith("lexical/")} == {
+        n: b for n, b in before.items() if not n.startswith("lexical/")
+    }
+
+
+def _vectors(path: Path) -> np.ndarray:
+    raw = faiss.read_index(str(path))
+    return np.vstack([raw.reconstruct(int(i)) for i in np.load(path.with_suffix(".ids.npy"))])
+
+
+def test_save_writes_the_files_the_earlier_code_wrote(
+    torch_encoder: Encoder, tmp_path: Path
+) -> None:
+    """The same documents saved by this code give the very manifest and ids the earlier
+    code wrote, and the same vectors (the BM25 lane's files are tantivy's own)."""
+    index = HybridIndex(torch_encoder, tmp_path, keyword_fields=FIELDS)
+    index.upsert(SAVED_DOCS)
+    index.save()
+    index.close()
+    saved, now = _files(SAVED), _files(tmp_path)
+    for name in ("manifest.json", "headline.ids.npy", "body.ids.npy"):
+        assert now[name] == saved[name], name
+    for name in ("headline.faiss", "body.faiss"):
+        assert np.allclose(_vectors(tmp_path / name), _vectors(SAVED / name), atol=1e-5), name

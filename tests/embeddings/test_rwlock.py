@@ -1,13 +1,37 @@
 import threading
-import time
+from collections.abc import Callable
 
 from embeddings.rwlock import ReadWriteLock
 
 
-def _start(target) -> threading.Thread:  # type: ignore[no-untyped-def]
-    thread = threading.Thread(target=target, daemon=True)
+def _start(target: Callable[[], None], name: str = "") -> threading.Thread:
+    thread = threading.Thread(target=target, name=name or None, daemon=True)
     thread.start()
     return thread
+
+
+class Timeline:
+    """What the threads did, in the order they did it, the lock's waits included (as
+    "<thread name> waits to read/write", through the lock's `on_wait`)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.steps: list[str] = []
+
+    def add(self, step: str) -> None:
+        with self._cond:
+            self.steps.append(step)
+            self._cond.notify_all()
+
+    def lock_waits(self, kind: str) -> None:
+        self.add(f"{threading.current_thread().name} waits to {kind}")
+
+    def until(self, *any_of: str) -> list[str]:
+        """The steps so far, once one of these has happened (5 s at most)."""
+        with self._cond:
+            seen = self._cond.wait_for(lambda: any(s in self.steps for s in any_of), 5)
+            assert seen, f"none of {any_of} happened: {self.steps}"
+            return list(self.steps)
 
 
 def test_read_lock_is_held_by_two_readers_at_once() -> None:
@@ -25,36 +49,40 @@ def test_read_lock_is_held_by_two_readers_at_once() -> None:
 
 
 def test_write_lock_waits_for_readers_and_keeps_new_readers_out() -> None:
-    lock = ReadWriteLock()
-    events: list[str] = []
-    reading = threading.Event()
+    timeline = Timeline()
+    lock = ReadWriteLock(on_wait=timeline.lock_waits)
     release_reader = threading.Event()
 
     def first_reader() -> None:
         with lock.read():
-            reading.set()
+            timeline.add("reader 1 in")
             release_reader.wait(5)
-            events.append("reader 1 done")
+            timeline.add("reader 1 done")
 
     def writer() -> None:
         with lock.write():
-            events.append("writer")
+            timeline.add("writer in")
 
     def late_reader() -> None:
         with lock.read():
-            events.append("reader 2")
+            timeline.add("reader 2 in")
 
-    r1 = _start(first_reader)
-    assert reading.wait(5)
-    w = _start(writer)
-    time.sleep(0.05)  # the writer is now waiting for reader 1
-    r2 = _start(late_reader)
-    time.sleep(0.05)
-    assert events == [], "neither the writer nor a reader arriving after it got in"
+    r1 = _start(first_reader, "reader 1")
+    timeline.until("reader 1 in")
+    w = _start(writer, "writer")
+    timeline.until("writer waits to write", "writer in")
+    r2 = _start(late_reader, "reader 2")
+    # each thread has either blocked on the lock (the hook saw it) or got in
+    seen = timeline.until("reader 2 waits to read", "reader 2 in")
+    assert seen == ["reader 1 in", "writer waits to write", "reader 2 waits to read"], (
+        "neither the writer nor a reader arriving after it got in"
+    )
     release_reader.set()
     for t in (r1, w, r2):
         t.join(timeout=5)
-    assert events == ["reader 1 done", "writer", "reader 2"]
+    # (a woken thread that finds the lock still taken waits again: those steps aside)
+    got_in = [s for s in timeline.steps if " waits to " not in s]
+    assert got_in == ["reader 1 in", "reader 1 done", "writer in", "reader 2 in"]
 
 
 def test_write_lock_may_be_taken_again_by_its_writer() -> None:

@@ -63,6 +63,7 @@ def test_bench_startup_folder_without_index_is_refused(
     assert "holds no persisted index" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # loads the seed library in a subprocess (docs/testing.md)
 def test_bench_startup_times_this_checkout_from_its_index(
     encoder: Encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,6 +90,7 @@ def _indexed_folder(encoder: Encoder, folder: Path) -> None:
     subprocess.run([sys.executable, "-m", "scripts.load_knowledge"], env=env, check=True)
 
 
+@pytest.mark.slow  # loads the seed library in a subprocess (docs/testing.md)
 def test_baseline_vectors_from_index_are_our_headline_vectors_of_the_articles(
     encoder: Encoder, tmp_path: Path
 ) -> None:
@@ -166,13 +168,14 @@ def test_bench_other_data_without_its_use_is_refused(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # loads the seed library in a subprocess (docs/testing.md)
 def test_bench_search_measures_this_checkout_with_the_given_settings(
     encoder: Encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One short real run over HTTP on a small indexed folder: figures and a JSON line."""
     from app.auth.service import bootstrap_admin
     from app.config import Settings
-    from app.db import make_engine, make_sessionmaker
+    from app.db import make_engine, make_sessionmaker, transaction
     from scripts.bench_search import main
 
     _indexed_folder(encoder, tmp_path)
@@ -181,7 +184,7 @@ def test_bench_search_measures_this_checkout_with_the_given_settings(
     assert stopped.value.code == 2
     assert "no API key file" in capsys.readouterr().err
     engine = make_engine(Settings(data_dir=tmp_path, database_url=None).effective_database_url)
-    with make_sessionmaker(engine)() as session:
+    with transaction(make_sessionmaker(engine)) as session:
         key = bootstrap_admin(session=session, name="bench", only_if_empty=False)
     (tmp_path / "key").write_text(key or "")
     engine.dispose()

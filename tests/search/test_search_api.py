@@ -1,10 +1,14 @@
+"""Search over HTTP on the seed library. Tests that only search share one app per module
+(`seeded_read_only`); a test that writes (an edit, an archive, a restart) starts its own
+(`seeded`, `_own_client`)."""
+
 import shutil
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import KNOWLEDGE, AppFactory
+from tests.conftest import KNOWLEDGE, AppFactory, article_payload
 
 # (query as a dispatcher types it, the article that fixes it)
 KNOWN = [
@@ -33,23 +37,25 @@ def _search(client: TestClient, **body: object) -> dict:
 
 @pytest.mark.parametrize(("query", "slug"), [k for k in KNOWN if k[1]])
 def test_search_known_query_ranks_its_article_in_top_3(
-    seeded: TestClient, query: str, slug: str
+    seeded_read_only: TestClient, query: str, slug: str
 ) -> None:
-    results = _search(seeded, query=query, limit=3)["results"]
+    results = _search(seeded_read_only, query=query, limit=3)["results"]
     assert slug in [r["slug"] for r in results]
 
 
 @pytest.mark.parametrize("spelling", ["HV-417", "hv417", "HV 417", "Error hv-417 on console"])
 def test_search_error_code_any_spelling_ranks_its_article_first(
-    seeded: TestClient, spelling: str
+    seeded_read_only: TestClient, spelling: str
 ) -> None:
-    top = _search(seeded, query=spelling)["results"][0]
+    top = _search(seeded_read_only, query=spelling)["results"][0]
     assert top["slug"] == "ct-tube-arcing-popping"
     assert top["why"]["error_codes"] == ["HV-417"]
 
 
-def test_search_result_carries_steps_with_tier1_marking_and_why(seeded: TestClient) -> None:
-    top = _search(seeded, query="HV-417")["results"][0]
+def test_search_result_carries_steps_with_tier1_marking_and_why(
+    seeded_read_only: TestClient,
+) -> None:
+    top = _search(seeded_read_only, query="HV-417")["results"][0]
     assert top["steps"], "steps are returned with the hit"
     assert any(not s["tier1_allowed"] for s in top["steps"])
     assert all(s["restriction"] for s in top["steps"] if not s["tier1_allowed"])
@@ -58,24 +64,31 @@ def test_search_result_carries_steps_with_tier1_marking_and_why(seeded: TestClie
     assert "HV-417" in why["summary"]
 
 
-def test_search_filters_are_hard(seeded: TestClient) -> None:
-    results = _search(seeded, query="HV-417 popping streaks", filters={"modality": "MR"}, limit=10)[
-        "results"
-    ]
+def test_search_filters_are_hard(seeded_read_only: TestClient) -> None:
+    results = _search(
+        seeded_read_only, query="HV-417 popping streaks", filters={"modality": "MR"}, limit=10
+    )["results"]
     assert results
     assert {r["modality"] for r in results} == {"MR"}
     assert "ct-tube-arcing-popping" not in [r["slug"] for r in results]
 
 
-def test_search_manufacturer_filter_keeps_generic_articles(seeded: TestClient) -> None:
+def test_search_manufacturer_filter_keeps_generic_articles(seeded_read_only: TestClient) -> None:
     results = _search(
-        seeded,
+        seeded_read_only,
         query="table will not move",
         limit=20,
         filters={"modality": "CT", "manufacturer": "helix imaging"},
     )["results"]
     assert results
     assert {r["manufacturer"] for r in results} <= {"Helix Imaging", None}
+
+
+def test_shared_seeded_app_refuses_a_write(seeded_read_only: TestClient) -> None:
+    """The searches above share their app: a test that wrote through it would change
+    what the others find, so the write is refused before it is sent."""
+    with pytest.raises(pytest.fail.Exception, match="a test that writes takes `seeded`"):
+        seeded_read_only.post("/articles", json=article_payload())
 
 
 def test_search_only_returns_published_articles(seeded: TestClient) -> None:
@@ -102,16 +115,18 @@ def test_search_only_returns_published_articles(seeded: TestClient) -> None:
     ],
 )
 def test_search_bad_input_gets_422_naming_the_field(
-    seeded: TestClient, body: dict, field: str
+    seeded_read_only: TestClient, body: dict, field: str
 ) -> None:
-    response = seeded.post("/search", json=body)
+    response = seeded_read_only.post("/search", json=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-def test_search_unknown_manufacturer_lists_valid_values(seeded: TestClient) -> None:
-    response = seeded.post("/search", json={"query": "x", "filters": {"manufacturer": "Acme"}})
+def test_search_unknown_manufacturer_lists_valid_values(seeded_read_only: TestClient) -> None:
+    response = seeded_read_only.post(
+        "/search", json={"query": "x", "filters": {"manufacturer": "Acme"}}
+    )
     assert "Nordvale Medical" in response.json()["valid_values"]
 
 
@@ -178,23 +193,21 @@ def test_deleted_index_files_are_rebuilt_with_same_results(
 def test_write_not_yet_saved_is_repaired_at_start(
     make_client: AppFactory, database_url: str, tmp_path: Path
 ) -> None:
-    from tests.conftest import article_payload
-
     data_dir = tmp_path / "d"
     first = make_client(database_url, data_dir, index_save_delay=3600)
     first.post("/articles", json=article_payload(title="Saved before the crash"))
-    first.app.state.index.hybrid.save()  # type: ignore[attr-defined]
+    first.app.state.index.save()  # type: ignore[attr-defined]
     created = first.post("/articles", json=article_payload()).json()
     # simulate a crash: the vector files never got the write
     first.app.state.index._timer.cancel()  # type: ignore[attr-defined]
-    first.app.state.index.hybrid.lexical.close()  # type: ignore[attr-defined]
+    first.app.state.index._hybrid.lexical.close()  # type: ignore[attr-defined]
     again = make_client(database_url, data_dir)
     results = _search(again, query="grinding noise when the gantry spins")["results"]
     assert results[0]["slug"] == created["slug"]
     assert again.get("/search/index").json()["documents"] == 2
 
 
-def test_search_response_is_exactly_the_response_model_json(seeded: TestClient) -> None:
+def test_search_response_is_exactly_the_response_model_json(seeded_read_only: TestClient) -> None:
     """The route sends prepared JSON without a validation pass: it must be what the
     declared model would have produced."""
     from app.search.schemas import SearchResponse
@@ -204,7 +217,7 @@ def test_search_response_is_exactly_the_response_model_json(seeded: TestClient) 
         {"query": "table will not move", "filters": {"modality": "CT"}},
         {"query": "the couch won't move"},
     ):
-        got = _search(seeded, **body)
+        got = _search(seeded_read_only, **body)
         assert got["results"]
         assert SearchResponse.model_validate(got).model_dump(mode="json") == got
 

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from app.config import Settings
+from app.db import transaction
 from app.main import create_app
 from embeddings.encoder import Encoder
 from scripts.browser import CHROMIUM, CHROMIUM_ARGS
@@ -42,7 +43,7 @@ def live(encoder: Encoder, seeded_template: Path, tmp_path: Path) -> Iterator[Li
     )
     app = create_app(settings, encoder=encoder)
     with serve_in_thread(app) as url:
-        with app.state.sessions() as session:
+        with transaction(app.state.sessions) as session:
             demo = load_demo(session=session)
         yield Live(url=url, demo=demo, app=app)
 

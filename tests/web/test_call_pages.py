@@ -7,13 +7,14 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import transaction
 from scripts.load_demo import load_demo
 
 
 @pytest.fixture
 def signed_in(seeded: TestClient) -> tuple[TestClient, str, dict[str, int]]:
     """A console session as the demo dispatcher on the seeded library; (client, csrf, assets)."""
-    with seeded.app.state.sessions() as session:  # type: ignore[attr-defined]
+    with transaction(seeded.app.state.sessions) as session:  # type: ignore[attr-defined]
         demo = load_demo(session=session)
     seeded.headers.pop("X-API-Key", None)
     page = seeded.get("/ui/login")
@@ -115,7 +116,7 @@ def test_resolve_without_the_fixing_article_says_so_next_to_the_field(signed_in)
 
 
 def test_read_only_role_sees_the_call_but_not_the_work_controls(seeded: TestClient) -> None:
-    with seeded.app.state.sessions() as session:  # type: ignore[attr-defined]
+    with transaction(seeded.app.state.sessions) as session:  # type: ignore[attr-defined]
         demo = load_demo(session=session)
     seeded.headers.pop("X-API-Key", None)
 

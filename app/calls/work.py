@@ -1,0 +1,205 @@
+"""Work on a call at tier 1: search with the scanner's filters, articles opened and tried,
+notes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.articles import service as article_service
+from app.articles.models import Article
+from app.assets.models import Asset
+from app.auth.service import Principal
+from app.calls.models import AttemptOutcome, Call, CallArticle, CallEvent, EventKind
+from app.calls.schemas import ArticleAttemptCreate, CallHit, CallSearch, CallSearchResult
+from app.calls.service import add_event, get, link
+from app.errors import InvalidInput
+from app.search import service as search_service
+from app.search.index import ArticleIndex
+from app.search.schemas import SearchFilters, SearchRequest, SearchResponse
+from app.search.service import SearchLimits
+
+FAILED = {AttemptOutcome.NO_CHANGE, AttemptOutcome.COULD_NOT_DO, AttemptOutcome.MADE_WORSE}
+
+
+def _filters(
+    session: Session, index: ArticleIndex, call: Call, data: CallSearch
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The filters to search with, and the scanner's values left out because no article
+    carries them (they would filter everything away)."""
+    if data.filters is not None:
+        return data.filters.model_dump(exclude_none=True, mode="json"), {}
+    if not data.use_asset_filters:
+        return {}, {}
+    asset = session.get(Asset, call.asset_id) if call.asset_id else None
+    wanted = {"modality": call.modality}
+    if asset is not None:
+        wanted |= {"manufacturer": asset.manufacturer, "model": asset.model}
+    filters: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for name, value in wanted.items():
+        if not value:
+            continue
+        if name == "modality" or index.has_value(name, value):
+            filters[name] = value
+        else:
+            skipped[name] = value
+    return filters, skipped
+
+
+def _ranked(
+    response: SearchResponse, tried: dict[int, AttemptOutcome], limit: int
+) -> list[CallHit]:
+    """Untried and fixing articles first (at most `limit`), then those that failed."""
+    fresh: list[CallHit] = []
+    demoted: list[CallHit] = []
+    for hit in response.results:
+        failed = tried.get(hit.id) in FAILED
+        row = CallHit(**hit.model_dump(), tried_outcome=tried.get(hit.id), demoted=failed)
+        (demoted if failed else fresh).append(row)
+    results = fresh[:limit] + demoted
+    for rank, row in enumerate(results, start=1):
+        row.rank = rank
+    return results
+
+
+def search(
+    *,
+    session: Session,
+    index: ArticleIndex,
+    call_id: int,
+    data: CallSearch,
+    principal: Principal,
+    limits: SearchLimits,
+    record: bool = True,
+) -> CallSearchResult:
+    """Search with the scanner's filters; articles that failed on this call go last.
+
+    `record=False` (results shown while the dispatcher is still typing) leaves the
+    timeline and the suggestion counts alone."""
+    call = get(session=session, call_id=call_id)
+    filters, skipped = _filters(session, index, call, data)
+    query = (data.query or call.symptom or "").strip()
+    if not query:
+        raise InvalidInput(
+            "nothing to search: the call has no symptom yet",
+            errors=[{"field": "query", "message": "type a symptom"}],
+        )
+    links = session.scalars(select(CallArticle).where(CallArticle.call_id == call.id)).all()
+    tried = {x.article_id: AttemptOutcome(x.outcome) for x in links if x.outcome}
+    failed = sum(1 for outcome in tried.values() if outcome in FAILED)
+    limit = data.limit or limits.default_limit
+    request = SearchRequest(
+        query=query,
+        filters=SearchFilters(**filters),
+        limit=min(limit + failed, limits.max_limit),
+    )
+    response = search_service.search(session=session, index=index, request=request, limits=limits)
+    result = CallSearchResult(
+        query=query,
+        filters=filters,
+        skipped_filters=skipped,
+        expanded_with=response.expanded_with,
+        results=_ranked(response, tried, limit),
+    )
+    if record:
+        _record(session, call, result, principal)
+    return result
+
+
+def _record(session: Session, call: Call, result: CallSearchResult, principal: Principal) -> None:
+    """The search on the timeline, with what it showed; each shown article counted."""
+    for row in result.results:
+        link(session, call.id, row.id).suggested += 1
+    shown = [
+        {
+            "rank": r.rank,
+            "article_id": r.id,
+            "slug": r.slug,
+            "title": r.title,
+            "score": r.score,
+            "tried_outcome": r.tried_outcome,
+        }
+        for r in result.results
+    ]
+    add_event(
+        session,
+        call,
+        EventKind.SEARCHED,
+        principal,
+        query=result.query,
+        filters=result.filters,
+        skipped_filters=result.skipped_filters,
+        results=shown,
+    )
+    session.flush()
+
+
+def last_search(*, session: Session, call_id: int) -> str | None:
+    """The query of the call's latest recorded search, if any."""
+    event = session.scalars(
+        select(CallEvent)
+        .where(CallEvent.call_id == call_id, CallEvent.kind == EventKind.SEARCHED)
+        .order_by(CallEvent.id.desc())
+        .limit(1)
+    ).first()
+    return str(event.data.get("query", "")) if event is not None else None
+
+
+def open_article(
+    *, session: Session, call_id: int, article_id: int, principal: Principal
+) -> Article:
+    """Record that the dispatcher opened an article on this call."""
+    call = get(session=session, call_id=call_id)
+    article = article_service.get(session=session, ref=article_id)
+    link(session, call.id, article.id).opened = True
+    add_event(
+        session,
+        call,
+        EventKind.ARTICLE_OPENED,
+        principal,
+        article_id=article.id,
+        slug=article.slug,
+        title=article.title,
+        version=article.version,
+    )
+    session.flush()
+    return article
+
+
+def record_attempt(
+    *, session: Session, call_id: int, data: ArticleAttemptCreate, principal: Principal
+) -> CallEvent:
+    """Record the outcome of trying an article (or one of its steps)."""
+    call = get(session=session, call_id=call_id)
+    article = article_service.get(session=session, ref=data.article_id)
+    if data.step is not None and data.step > len(article.steps):
+        raise InvalidInput(
+            f"article {article.slug} has {len(article.steps)} steps",
+            errors=[{"field": "step", "message": f"at most {len(article.steps)}"}],
+        )
+    tried = link(session, call.id, article.id)
+    tried.opened = True
+    tried.outcome = data.outcome
+    event = add_event(
+        session,
+        call,
+        EventKind.STEP_TRIED,
+        principal,
+        article_id=article.id,
+        slug=article.slug,
+        title=article.title,
+        step=data.step,
+        outcome=data.outcome,
+        note=data.note,
+    )
+    session.flush()
+    return event
+
+
+def add_note(*, session: Session, call_id: int, text: str, principal: Principal) -> CallEvent:
+    """Add a note to the timeline."""
+    call = get(session=session, call_id=call_id)
+    event = add_event(session, call, EventKind.NOTE, principal, text=text)
+    session.flush()
+    return event

@@ -1,0 +1,37 @@
+"""The one transition helper behind every state machine (articles, calls, escalations)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from app.errors import Conflict
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class Lifecycle(Generic[S]):
+    """The allowed moves between the states of one kind of thing."""
+
+    def __init__(self, what: str, moves: Mapping[S, frozenset[S]], *, field: str) -> None:
+        self.what = what
+        self.moves = dict(moves)
+        self.field = field  # how the problem names the current state: state, status
+
+    def allowed(self, current: S) -> list[S]:
+        """The states `current` may move to, sorted."""
+        return sorted(self.moves.get(current, frozenset()))
+
+    def can(self, current: S, target: S) -> bool:
+        """Whether `current` may move to `target`."""
+        return target in self.moves.get(current, frozenset())
+
+    def check(self, name: str, current: S, target: S) -> None:
+        """Refuse an illegal move with a 409 naming the current state and the legal moves."""
+        if not self.can(current, target):
+            allowed = self.allowed(current)
+            raise Conflict(
+                f"{self.what} {name} is {current}; it cannot become {target}",
+                **{f"current_{self.field}": current, "allowed": allowed},
+            )
