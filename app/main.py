@@ -34,6 +34,7 @@ from app.web import render as web_render
 from app.web import router as web_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
+from app.workorders.router import router as workorders_router
 
 log = logging.getLogger("app")
 
@@ -160,8 +161,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.add_middleware(BodyLimit, settings=settings)
 
     # before the routers: FastAPI prepares an included router's routes when a request
-    # first looks through it, so a health check placed after them prepared all 90-odd
-    # routes (~0.5 s on a slow core) before a load balancer saw the service up
+    # first looks through it, so a health check placed after them prepared every route
+    # before a load balancer saw the service up (docs/benchmarks.md)
     @app.get("/health", tags=["health"], summary="Liveness and index size")
     def health() -> dict[str, Any]:
         """No key needed: for load balancers and monitoring."""
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.include_router(articles_router)
     app.include_router(assets_router)
     app.include_router(calls_router)
+    app.include_router(workorders_router)
     app.include_router(auth_router)
     app.include_router(webhooks_router)
     app.include_router(audit_router)

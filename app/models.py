@@ -9,4 +9,5 @@ def import_all() -> None:
     import app.auth.models
     import app.calls.models
     import app.web.models
-    import app.webhooks.models  # noqa: F401
+    import app.webhooks.models
+    import app.workorders.models  # noqa: F401

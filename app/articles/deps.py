@@ -26,7 +26,7 @@ def get_if_match(
     match = _ETAG.match(if_match)
     if not match:
         raise InvalidInput(
-            'If-Match must be an article version as given in ETag, e.g. "3"',
+            'If-Match must be a version as given in ETag, e.g. "3"',
             errors=[{"field": "If-Match", "message": "expected a quoted version number"}],
         )
     return int(match.group(1))

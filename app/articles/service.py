@@ -181,8 +181,8 @@ def get_many(*, session: Session, ids: Sequence[int]) -> builtins.list[Article]:
 def published_versions(*, session: Session) -> dict[int, int]:
     """id -> version of every published article, for the search index's start-up check.
 
-    Read through the database driver: 100k rows took 0.26-0.42 s as SQLAlchemy rows and
-    0.06-0.11 s as the driver's tuples (machine E), a tenth of the service's start-up.
+    Read through the database driver: far quicker than SQLAlchemy rows at 100k articles,
+    where it is a visible part of the service's start-up (docs/benchmarks.md).
     """
     stmt = select(Article.id, Article.version).where(Article.status == ArticleStatus.PUBLISHED)
     connection = session.connection()

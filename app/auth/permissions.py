@@ -26,8 +26,12 @@ class Permission(StrEnum):
     CALLS_READ = "calls:read"
     CALLS_WORK = "calls:work"
     CALLS_ESCALATE = "calls:escalate"
+    CALLS_NOTE = "calls:note"
     ESCALATIONS_READ = "escalations:read"
     ESCALATIONS_HANDLE = "escalations:handle"
+    WORK_ORDERS_READ = "work_orders:read"
+    WORK_ORDERS_REQUEST = "work_orders:request"
+    WORK_ORDERS_WORK = "work_orders:work"
     PEOPLE_READ = "people:read"
     PEOPLE_ADMIN = "people:admin"
     WEBHOOKS_ADMIN = "webhooks:admin"
@@ -46,6 +50,8 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.CALLS_READ,
             P.CALLS_WORK,
             P.CALLS_ESCALATE,
+            P.CALLS_NOTE,
+            P.WORK_ORDERS_READ,
             P.PEOPLE_READ,
         }
     ),
@@ -58,8 +64,11 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.ASSETS_READ,
             P.CALLS_READ,
             P.CALLS_WORK,
+            P.CALLS_NOTE,
             P.ESCALATIONS_READ,
             P.ESCALATIONS_HANDLE,
+            P.WORK_ORDERS_READ,
+            P.WORK_ORDERS_REQUEST,
             P.PEOPLE_READ,
         }
     ),
@@ -69,7 +78,10 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.ARTICLES_READ,
             P.ASSETS_READ,
             P.CALLS_READ,
+            P.CALLS_NOTE,
             P.ESCALATIONS_READ,
+            P.WORK_ORDERS_READ,
+            P.WORK_ORDERS_WORK,
             P.PEOPLE_READ,
         }
     ),

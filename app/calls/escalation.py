@@ -31,7 +31,7 @@ from app.calls.package import build_package
 from app.calls.schemas import EscalateRequest, EscalationPackage, QueueItem
 from app.calls.service import acting_person, add_event, call_payload, get, move, person, set_owner
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.lifecycle import Lifecycle
 from app.search.index import ArticleIndex
 from app.webhooks import service as webhook_service
@@ -50,8 +50,11 @@ LIFECYCLE = Lifecycle(
 Missing = list[dict[str, str]]
 
 
-def missing_for_escalation(*, session: Session, call: Call) -> Missing:
-    """What the completeness check still needs (empty: ready to transfer)."""
+def missing_for_escalation(
+    *, session: Session, call: Call, nothing_applicable: str | None = None
+) -> Missing:
+    """What the completeness check still needs (empty: ready to transfer): the caller's
+    details, a search, and a fix tried or the reason none applies."""
     missing = []
     if not call.callback_number.strip():
         missing.append(
@@ -68,6 +71,18 @@ def missing_for_escalation(*, session: Session, call: Call) -> Missing:
     )
     if not searches:
         missing.append({"field": "searches", "message": "run at least one search"})
+    tried = session.scalar(
+        select(func.count())
+        .select_from(CallEvent)
+        .where(CallEvent.call_id == call.id, CallEvent.kind == EventKind.STEP_TRIED)
+    )
+    if not tried and not (nothing_applicable or "").strip():
+        missing.append(
+            {
+                "field": "nothing_applicable",
+                "message": "record what the caller tried, or say why no suggested fix applies",
+            }
+        )
     open_without_outcome = session.execute(
         select(Article.id, Article.title)
         .join(CallArticle, CallArticle.article_id == Article.id)
@@ -130,7 +145,13 @@ def preview_escalation(
     saved; the preview's escalation_id is 0)."""
     call = get(session=session, call_id=call_id)
     by = acting_person(session, principal)
-    missing = [] if data.safety else missing_for_escalation(session=session, call=call)
+    missing = (
+        []
+        if data.safety
+        else missing_for_escalation(
+            session=session, call=call, nothing_applicable=data.nothing_applicable
+        )
+    )
     escalation, target = _draft(session, call, data, by, targets)
     escalation.id = 0
     minutes = targets[Urgency(escalation.urgency)]
@@ -216,7 +237,9 @@ def _escalate(
 ) -> tuple[Escalation, bool]:
     by = acting_person(session, principal)
     if data.safety is None:
-        missing = missing_for_escalation(session=session, call=call)
+        missing = missing_for_escalation(
+            session=session, call=call, nothing_applicable=data.nothing_applicable
+        )
         if missing:
             raise InvalidInput(
                 "the escalation is incomplete: " + "; ".join(m["message"] for m in missing),
@@ -311,6 +334,17 @@ def queue(*, session: Session, queue_name: str | None = None) -> list[QueueItem]
     return [_queue_item(e, now) for e in items]
 
 
+def _only_the_target(escalation: Escalation, engineer: Person, principal: Principal) -> None:
+    """An escalation addressed to one engineer is theirs to accept or decline (an admin
+    may act for them); one sent to a queue is anyone's."""
+    target = escalation.target_person_id
+    if target not in (None, engineer.id) and Role.ADMIN not in principal.roles:
+        raise Forbidden(
+            f"escalation {escalation.id} is addressed to person {target}; they accept or "
+            "decline it (or hand it back to the queue)",
+        )
+
+
 def _taken(session: Session, escalation: Escalation) -> Conflict:
     """The refusal of an accept that came too late, naming who has it."""
     who = session.get(Person, escalation.accepted_by) if escalation.accepted_by else None
@@ -325,11 +359,7 @@ def accept(*, session: Session, escalation_id: int, principal: Principal) -> Esc
     """Tier 2 takes the call; exactly one engineer can win."""
     engineer = acting_person(session, principal)
     escalation = get_escalation(session=session, escalation_id=escalation_id)
-    if escalation.target_person_id not in (None, engineer.id):
-        raise Conflict(
-            f"escalation {escalation.id} is addressed to person {escalation.target_person_id};"
-            " they accept or decline it",
-        )
+    _only_the_target(escalation, engineer, principal)
     if not LIFECYCLE.can(EscalationStatus(escalation.status), E.ACCEPTED):
         raise _taken(session, escalation)
     # the single winner: a conditional update that only one transaction can make
@@ -364,6 +394,7 @@ def decline(
     """Hand an escalation back to its queue (it stays pending for someone else)."""
     engineer = acting_person(session, principal)
     escalation = get_escalation(session=session, escalation_id=escalation_id)
+    _only_the_target(escalation, engineer, principal)
     if escalation.status != EscalationStatus.PENDING:
         raise Conflict(
             f"escalation {escalation.id} is {escalation.status}, not pending",

@@ -30,8 +30,27 @@ class CallState(StrEnum):
     OPEN = "open"  # at tier 1
     ESCALATED = "escalated"  # waiting for tier 2
     ACCEPTED = "accepted"  # a tier-2 engineer has it
+    FIELD = "field"  # a field engineer has it (a work order is open)
     RESOLVED = "resolved"
     CLOSED = "closed"
+    CANCELLED = "cancelled"  # duplicate, wrong number, withdrawn
+
+
+class ResolutionReason(StrEnum):
+    """How a call was resolved when no article fixed it (keeps the link rate honest)."""
+
+    FIXED_OTHER_MEANS = "fixed_other_means"
+    NO_FAULT_FOUND = "no_fault_found"
+    USER_TRAINING = "user_training"
+    DUPLICATE = "duplicate"
+
+
+class CancelReason(StrEnum):
+    """Why a call was cancelled."""
+
+    DUPLICATE = "duplicate"
+    WRONG_NUMBER = "wrong_number"
+    WITHDRAWN = "withdrawn"  # by the customer
 
 
 class EscalationStatus(StrEnum):
@@ -66,6 +85,9 @@ class EventKind(StrEnum):
     DECLINED = "declined"
     RESOLVED = "resolved"
     DRAFT_CREATED = "draft_created"
+    EDITED = "edited"
+    CANCELLED = "cancelled"
+    WORK_ORDER = "work_order"  # a work order requested or moved on
 
 
 class OwnerKind(StrEnum):
@@ -73,6 +95,18 @@ class OwnerKind(StrEnum):
 
     CURRENT = "current"  # working the call now
     FOLLOW_UP = "follow_up"  # keeps the customer informed
+
+
+# what the caller tells beyond the symptom: set when the call opens, editable later
+DETAIL_FIELDS = (
+    "site_contact",
+    "software_version",
+    "screen_message",
+    "started",
+    "recent_changes",
+    "system_state",
+    "patient_on_table",
+)
 
 
 class Call(Base):
@@ -98,6 +132,18 @@ class Call(Base):
     resolution_notes: Mapped[str | None] = mapped_column(Text)
     draft_article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_reason: Mapped[str | None] = mapped_column(String(30))  # ResolutionReason
+    cancel_reason: Mapped[str | None] = mapped_column(String(30))  # CancelReason
+    cancel_note: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # what tier 2 would otherwise ask again, editable while the call is worked
+    site_contact: Mapped[str] = mapped_column(String(200), default="")
+    software_version: Mapped[str] = mapped_column(String(100), default="")
+    screen_message: Mapped[str] = mapped_column(Text, default="")
+    started: Mapped[str] = mapped_column(String(200), default="")
+    recent_changes: Mapped[str] = mapped_column(Text, default="")
+    system_state: Mapped[str] = mapped_column(String(200), default="")
+    patient_on_table: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     # concurrent state changes (two accepts, accept vs. resolve) cannot both win

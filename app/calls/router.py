@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
+from app.articles.deps import IfMatch
 from app.articles.schemas import ArticleRead
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
+from app.calls import details, package, reuse, service, work
 from app.calls import escalation as escalations
-from app.calls import package, reuse, service, work
 from app.calls.models import CallState, Escalation
 from app.calls.schemas import (
     ArticleAttemptCreate,
@@ -22,6 +23,8 @@ from app.calls.schemas import (
     CallSearch,
     CallSearchResult,
     CallSummary,
+    CallUpdate,
+    CancelRequest,
     DeclineRequest,
     DraftFromCall,
     EscalateRequest,
@@ -47,10 +50,14 @@ Tier2 = Annotated[Principal, permit(P.ESCALATIONS_HANDLE)]
 PackageReader = Annotated[Principal, permit(P.ESCALATIONS_READ)]
 
 
-def _read(session: DbSession, call_id: DbId) -> CallRead:
-    return CallRead.model_validate(
+def _read(session: DbSession, call_id: DbId, response: Response | None = None) -> CallRead:
+    """The call as returned, with its version as ETag (what If-Match sends back)."""
+    call = CallRead.model_validate(
         service.view(session=session, call_id=call_id), from_attributes=True
     )
+    if response is not None:
+        response.headers["ETag"] = f'"{call.version}"'
+    return call
 
 
 @router.post("/calls", status_code=status.HTTP_201_CREATED, summary="Open a call")
@@ -87,9 +94,37 @@ def list_calls(
 
 
 @router.get("/calls/{call_id}", summary="Read a call")
-def read_call(call_id: DbId, session: DbSession, _: Reader) -> CallRead:
+def read_call(call_id: DbId, response: Response, session: DbSession, _: Reader) -> CallRead:
     """State, current owner, follow-up owner, the scanner's primary engineer, the whole
-    timeline and the ownership history."""
+    timeline and the ownership history; the ETag is the call's version."""
+    return _read(session, call_id, response)
+
+
+@router.patch("/calls/{call_id}", summary="Edit a call")
+def edit_call(
+    call_id: DbId,
+    data: CallUpdate,
+    response: Response,
+    session: DbSession,
+    if_match: IfMatch,
+    principal: Worker,
+) -> CallRead:
+    """Correct or complete what the caller said (caller, callback number, site contact,
+    symptom, software version, what the screen says, when it started, what changed,
+    system state, patient on the table, urgency) while the call is worked. Send the
+    version you read as If-Match: none is 428, a stale one 412. Each change is on the
+    timeline with its old and new value."""
+    details.edit(
+        session=session, call_id=call_id, data=data, if_match=if_match, principal=principal
+    )
+    return _read(session, call_id, response)
+
+
+@router.post("/calls/{call_id}/cancel", summary="Cancel a call")
+def cancel(call_id: DbId, data: CancelRequest, session: DbSession, principal: Worker) -> CallRead:
+    """End a call that needs no repair: a duplicate, a wrong number, withdrawn by the
+    customer. Its pending escalations close; `reopen` brings it back."""
+    service.cancel(session=session, call_id=call_id, data=data, principal=principal)
     return _read(session, call_id)
 
 
@@ -151,8 +186,14 @@ def record_attempt(
 
 
 @router.post("/calls/{call_id}/notes", status_code=201, summary="Add a note")
-def add_note(call_id: DbId, data: NoteCreate, session: DbSession, principal: Worker) -> EventRead:
-    """A note on the timeline (it goes into the escalation package)."""
+def add_note(
+    call_id: DbId,
+    data: NoteCreate,
+    session: DbSession,
+    principal: Annotated[Principal, permit(P.CALLS_NOTE)],
+) -> EventRead:
+    """A note on the timeline (it goes into the escalation package). A field engineer adds
+    notes to the calls of the scanners they look after, and to calls they own."""
     return EventRead.model_validate(
         work.add_note(session=session, call_id=call_id, text=data.text, principal=principal)
     )
@@ -289,7 +330,9 @@ def decline(
 
 @router.post("/calls/{call_id}/resolve", summary="Resolve a call")
 def resolve(call_id: DbId, data: ResolveRequest, session: DbSession, principal: Worker) -> CallRead:
-    """At tier 1, name the article that fixed it (a reuse); at tier 2, give notes."""
+    """At tier 1, name the article that fixed it (a reuse), or how it was resolved without
+    one (`reason`: fixed by other means, no fault found, user training, duplicate); at tier
+    2 or in the field, give notes."""
     service.resolve(session=session, call_id=call_id, data=data, principal=principal)
     return _read(session, call_id)
 

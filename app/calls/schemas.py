@@ -14,12 +14,14 @@ from app.auth.schemas import PersonRead
 from app.calls.models import (
     AttemptOutcome,
     CallState,
+    CancelReason,
     EscalationStatus,
     EventKind,
     OwnerKind,
+    ResolutionReason,
     Urgency,
 )
-from app.schemas import DbId, Strict
+from app.schemas import DbId, PartialUpdate, Strict
 from app.search.schemas import SearchFilters, SearchHit
 
 
@@ -42,6 +44,37 @@ class CallCreate(Strict):
     owner_id: DbId | None = Field(
         None, description="Dispatcher owning the call; defaults to the key's person."
     )
+    site_contact: str = Field("", max_length=200, description="Who is with the scanner.")
+    software_version: str = Field("", max_length=100)
+    screen_message: str = Field("", max_length=4000, description="What the screen says.")
+    started: str = Field("", max_length=200, description="When it started, as told.")
+    recent_changes: str = Field("", max_length=4000, description="What changed recently.")
+    system_state: str = Field("", max_length=200, description="Up, degraded, down, rebooted…")
+    patient_on_table: bool = False
+
+
+class CallUpdate(PartialUpdate):
+    """Correct or complete what the caller said (every change is on the timeline)."""
+
+    caller_name: str | None = Field(None, min_length=1, max_length=100)
+    callback_number: str | None = Field(None, max_length=40)
+    site_contact: str | None = Field(None, max_length=200)
+    symptom: str | None = Field(None, max_length=4000)
+    software_version: str | None = Field(None, max_length=100)
+    screen_message: str | None = Field(None, max_length=4000)
+    started: str | None = Field(None, max_length=200)
+    recent_changes: str | None = Field(None, max_length=4000)
+    system_state: str | None = Field(None, max_length=200)
+    patient_on_table: bool | None = None
+    urgency: Urgency | None = None
+    patient_impact: bool | None = None
+
+
+class CancelRequest(Strict):
+    """Why the call ends without a repair."""
+
+    reason: CancelReason
+    note: str = Field("", max_length=1000)
 
 
 class CallSearch(Strict):
@@ -103,6 +136,11 @@ class EscalateRequest(Strict):
     engineer_id: DbId | None = None
     queue: str = Field("tier2", min_length=1, max_length=50)
     safety: SafetyEvent | None = None
+    nothing_applicable: str | None = Field(
+        None,
+        max_length=1000,
+        description="Why no suggested fix could be tried: stands in for an attempt.",
+    )
 
 
 class DeclineRequest(Strict):
@@ -112,15 +150,21 @@ class DeclineRequest(Strict):
 
 
 class ResolveRequest(Strict):
-    """Tier 1 names the article that fixed it; tier 2 writes resolution notes."""
+    """Tier 1 names the article that fixed it, or why none did; tier 2 and the field
+    write resolution notes."""
 
     article_id: DbId | None = None
+    reason: ResolutionReason | None = Field(
+        None, description="When no article fixed it: how it was resolved."
+    )
     notes: str | None = Field(None, max_length=4000)
 
     @model_validator(mode="after")
     def _something(self) -> ResolveRequest:
-        if self.article_id is None and not self.notes:
-            raise ValueError("give article_id (the article that fixed it) or notes")
+        if self.article_id is None and not self.notes and self.reason is None:
+            raise ValueError("give article_id (the article that fixed it), a reason, or notes")
+        if self.article_id is not None and self.reason is not None:
+            raise ValueError("give article_id or a reason, not both")
         return self
 
 
@@ -190,8 +234,19 @@ class CallRead(BaseModel):
     resolved_at: datetime | None
     resolved_tier: int | None
     fixed_by_article_id: int | None
+    resolution_reason: ResolutionReason | None
     resolution_notes: str | None
     draft_article_id: int | None
+    cancel_reason: CancelReason | None
+    cancel_note: str | None
+    site_contact: str
+    software_version: str
+    screen_message: str
+    started: str
+    recent_changes: str
+    system_state: str
+    patient_on_table: bool
+    version: int = Field(description="Send it back in If-Match to edit the call.")
     owners: Owners
     ownership_history: list[OwnershipRead]
     timeline: list[EventRead]

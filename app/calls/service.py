@@ -21,6 +21,7 @@ from app.auth.models import Person
 from app.auth.permissions import Role
 from app.auth.service import Principal
 from app.calls.models import (
+    DETAIL_FIELDS,
     AttemptOutcome,
     Call,
     CallArticle,
@@ -32,7 +33,7 @@ from app.calls.models import (
     OwnerKind,
     Ownership,
 )
-from app.calls.schemas import CallCreate, ResolveRequest
+from app.calls.schemas import CallCreate, CancelRequest, ResolveRequest
 from app.db import utcnow
 from app.errors import InvalidInput, NotFound
 from app.lifecycle import Lifecycle
@@ -43,11 +44,14 @@ S = CallState
 LIFECYCLE = Lifecycle(
     "call",
     {
-        S.OPEN: frozenset({S.RESOLVED, S.ESCALATED}),
-        S.ESCALATED: frozenset({S.ACCEPTED}),
-        S.ACCEPTED: frozenset({S.RESOLVED}),
+        S.OPEN: frozenset({S.RESOLVED, S.ESCALATED, S.CANCELLED}),
+        S.ESCALATED: frozenset({S.ACCEPTED, S.CANCELLED}),
+        S.ACCEPTED: frozenset({S.RESOLVED, S.FIELD, S.CANCELLED}),
+        # a work order completed resolves the call; returned, it goes back to tier 2
+        S.FIELD: frozenset({S.RESOLVED, S.ACCEPTED, S.CANCELLED}),
         S.RESOLVED: frozenset({S.CLOSED, S.OPEN}),
         S.CLOSED: frozenset({S.OPEN}),
+        S.CANCELLED: frozenset({S.OPEN}),
     },
     field="state",
 )
@@ -64,8 +68,13 @@ CALL_FIELDS = (
     "resolved_at",
     "resolved_tier",
     "fixed_by_article_id",
+    "resolution_reason",
     "resolution_notes",
     "draft_article_id",
+    "cancel_reason",
+    "cancel_note",
+    "version",
+    *DETAIL_FIELDS,
 )
 OWNERSHIP_FIELDS = ("kind", "person_id", "role", "started_at", "ended_at", "reason")
 
@@ -240,6 +249,7 @@ def open_call(*, session: Session, data: CallCreate, principal: Principal) -> Ca
         state=CallState.OPEN,
         opened_by=owner.id,
         opened_at=utcnow(),
+        **{name: getattr(data, name) for name in DETAIL_FIELDS},
     )
     session.add(call)
     session.flush()
@@ -362,37 +372,49 @@ def set_follow_up(
     return call
 
 
-def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: Principal) -> Call:
-    """Tier 1 names the fixing article; tier 2 gives resolution notes."""
-    call = get(session=session, call_id=call_id)
-    tier = 2 if call.state == CallState.ACCEPTED else 1
-    if tier == 1 and data.article_id is None:
-        raise InvalidInput(
-            "tier 1 resolves by naming the article that fixed it",
-            errors=[{"field": "article_id", "message": "required at tier 1"}],
-        )
-    if tier == 2 and not data.notes:
-        raise InvalidInput(
-            "tier 2 resolves with resolution notes",
-            errors=[{"field": "notes", "message": "required at tier 2"}],
-        )
-    move(session, call, CallState.RESOLVED, principal, data.notes or "fixed by article")
-    if data.article_id is not None:
-        article = article_service.get(session=session, ref=data.article_id)
-        fixed = link(session, call.id, article.id)
-        fixed.outcome = AttemptOutcome.FIXED
-        fixed.fixed_tier = tier
-        call.fixed_by_article_id = article.id
-    call.resolution_notes = data.notes
-    call.resolved_tier = tier
-    call.resolved_at = utcnow()
+# who resolves a call in each state: tier 1 at the desk, tier 2 remotely, tier 3 on site
+TIERS = {CallState.ACCEPTED: 2, CallState.FIELD: 3}
+
+
+def _close_escalations(session: Session, call: Call) -> None:
+    """Every escalation of the call still pending or accepted is closed with it."""
     session.execute(
         update(Escalation)
         .where(Escalation.call_id == call.id, Escalation.status != EscalationStatus.CLOSED)
         .values(status=EscalationStatus.CLOSED)
         .execution_options(synchronize_session=False)
     )
-    notes = {"tier": tier, "article_id": data.article_id, "notes": data.notes}
+
+
+def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: Principal) -> Call:
+    """Tier 1 names the fixing article; tier 2 gives resolution notes."""
+    call = get(session=session, call_id=call_id)
+    tier = TIERS.get(CallState(call.state), 1)
+    if tier == 1 and data.article_id is None and data.reason is None:
+        raise InvalidInput(
+            "tier 1 resolves by naming the article that fixed it, or how it was resolved",
+            errors=[{"field": "article_id", "message": "or a reason, at tier 1"}],
+        )
+    if tier > 1 and not data.notes:
+        raise InvalidInput(
+            f"tier {tier} resolves with resolution notes",
+            errors=[{"field": "notes", "message": f"required at tier {tier}"}],
+        )
+    why = data.notes or (str(data.reason) if data.reason else "fixed by article")
+    move(session, call, CallState.RESOLVED, principal, why)
+    if data.article_id is not None:
+        article = article_service.get(session=session, ref=data.article_id)
+        fixed = link(session, call.id, article.id)
+        fixed.outcome = AttemptOutcome.FIXED
+        fixed.fixed_tier = tier
+        call.fixed_by_article_id = article.id
+    call.resolution_reason = data.reason
+    call.resolution_notes = data.notes
+    call.resolved_tier = tier
+    call.resolved_at = utcnow()
+    _close_escalations(session, call)
+    notes: dict[str, Any] = {"tier": tier, "article_id": data.article_id, "notes": data.notes}
+    notes["reason"] = data.reason
     add_event(session, call, EventKind.RESOLVED, principal, **notes)
     webhook_service.emit(
         session=session,
@@ -422,8 +444,27 @@ def reopen(*, session: Session, call_id: int, reason: str, principal: Principal)
         fixed.fixed_tier = None
         fixed.outcome = None
     call.fixed_by_article_id = None
-    call.resolved_at = call.closed_at = call.resolved_tier = None
+    call.resolved_at = call.closed_at = call.resolved_tier = call.cancelled_at = None
+    call.resolution_reason = call.cancel_reason = call.cancel_note = None
     why = reason or "reopened"
     set_owner(session, call, OwnerKind.CURRENT, someone, role_of(someone), why, principal)
+    session.flush()
+    return call
+
+
+def cancel(*, session: Session, call_id: int, data: CancelRequest, principal: Principal) -> Call:
+    """End a call without a repair (a duplicate, a wrong number, withdrawn by the customer)."""
+    call = get(session=session, call_id=call_id)
+    move(session, call, CallState.CANCELLED, principal, f"{data.reason}: {data.note}".rstrip(": "))
+    call.cancel_reason = data.reason
+    call.cancel_note = data.note or None
+    call.cancelled_at = utcnow()
+    _close_escalations(session, call)
+    add_event(session, call, EventKind.CANCELLED, principal, reason=data.reason, note=data.note)
+    webhook_service.emit(
+        session=session,
+        type=EventType.CALL_CANCELLED,
+        payload=call_payload(call) | {"reason": data.reason, "note": data.note},
+    )
     session.flush()
     return call

@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 from app.articles import service as article_service
 from app.articles.models import Article
 from app.assets.models import Asset
+from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls.models import AttemptOutcome, Call, CallArticle, CallEvent, EventKind
+from app.calls.models import AttemptOutcome, Call, CallArticle, CallEvent, EventKind, OwnerKind
 from app.calls.schemas import ArticleAttemptCreate, CallHit, CallSearch, CallSearchResult
-from app.calls.service import add_event, get, link
-from app.errors import InvalidInput
+from app.calls.service import add_event, get, link, owner_interval
+from app.errors import Forbidden, InvalidInput
 from app.search import service as search_service
 from app.search.index import ArticleIndex
 from app.search.schemas import SearchFilters, SearchRequest, SearchResponse
@@ -197,9 +198,27 @@ def record_attempt(
     return event
 
 
+def _may_note(session: Session, call: Call, principal: Principal) -> None:
+    """Who works calls may note any; a field engineer, the calls of a scanner they look
+    after or a call they own."""
+    if principal.can(P.CALLS_WORK):
+        return
+    asset = session.get(Asset, call.asset_id) if call.asset_id else None
+    carers = {asset.primary_engineer_id, asset.backup_engineer_id} if asset else set()
+    owner = owner_interval(session, call.id, OwnerKind.CURRENT)
+    if principal.person_id is None or principal.person_id not in carers | {
+        owner.person_id if owner else None
+    }:
+        raise Forbidden(
+            f"call {call.id} is not on a scanner you look after: only those working it, the "
+            "scanner's engineers and its owner add notes"
+        )
+
+
 def add_note(*, session: Session, call_id: int, text: str, principal: Principal) -> CallEvent:
     """Add a note to the timeline."""
     call = get(session=session, call_id=call_id)
+    _may_note(session, call, principal)
     event = add_event(session, call, EventKind.NOTE, principal, text=text)
     session.flush()
     return event

@@ -369,6 +369,7 @@ def _escalate_page(
         reason=reason.strip() or "(no reason given yet)",
         urgency=urgency,
         queue=str(form.get("queue") or "tier2")[:50],
+        nothing_applicable=str(form.get("nothing_applicable") or "")[:1000] or None,
     )
     missing, pkg = escalations.preview_escalation(
         session=ui.session,
@@ -417,6 +418,7 @@ def escalate(
     urgency: Short = "",
     queue: Short = "tier2",
     idempotency_key: Short = "",
+    nothing_applicable: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """Send: the package is frozen and the call goes to the tier-2 queue (a retried post
     of the same form returns the same escalation)."""
@@ -425,12 +427,14 @@ def escalate(
         "urgency": urgency,
         "queue": queue,
         "idempotency_key": idempotency_key,
+        "nothing_applicable": nothing_applicable,
     }
     try:
         data = EscalateRequest(
             reason=reason.strip(),
             urgency=urgency or None,
             queue=queue.strip() or "tier2",
+            nothing_applicable=nothing_applicable.strip() or None,
         )
         escalations.escalate(
             session=ui.session,

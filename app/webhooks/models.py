@@ -19,6 +19,9 @@ class EventType(StrEnum):
     CALL_ESCALATED = "call.escalated"
     CALL_ACCEPTED = "call.accepted"
     CALL_RESOLVED = "call.resolved"
+    CALL_CANCELLED = "call.cancelled"
+    WORK_ORDER_REQUESTED = "work_order.requested"
+    WORK_ORDER_UPDATED = "work_order.updated"
     ARTICLE_PUBLISHED = "article.published"
 
 

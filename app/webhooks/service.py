@@ -157,7 +157,7 @@ class DeliveryWorker:
         self.timeout_seconds = timeout_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # made on the first delivery: httpx and its TLS set-up cost start-up ~0.05 s
+        # made on the first delivery: httpx and its TLS set-up would slow every start
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()
 

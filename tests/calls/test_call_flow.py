@@ -80,7 +80,7 @@ def test_escalate_incomplete_call_gets_422_listing_what_is_missing(desk: Desk) -
     )
     assert response.status_code == 422
     fields = [e["field"] for e in response.json()["errors"]]
-    assert fields == ["callback_number", "searches", "outcome.article_1"]
+    assert fields == ["callback_number", "searches", "nothing_applicable", "outcome.article_1"]
     check = desk.client.get(f"/calls/{call['id']}/escalation-check").json()
     assert check["ready"] is False
     assert desk.client.get(f"/calls/{call['id']}").json()["state"] == "open"
@@ -247,12 +247,19 @@ def test_illegal_transition_gets_409_with_state_and_allowed(desk: Desk) -> None:
     response = desk.client.post(f"/calls/{call['id']}/close", headers=desk.as_(desk.dispatcher))
     assert response.status_code == 409
     assert response.json()["current_state"] == "open"
-    assert response.json()["allowed"] == ["escalated", "resolved"]
+    assert response.json()["allowed"] == ["cancelled", "escalated", "resolved"]
 
 
 def _ready_call(desk: Desk) -> int:
+    """A call that may be escalated: searched, and the top fix tried without success."""
     call = _open(desk)
-    _search(desk, call["id"], query="popping")
+    found = _search(desk, call["id"], query="popping")
+    tried = desk.client.post(
+        f"/calls/{call['id']}/attempts",
+        json={"article_id": found["results"][0]["id"], "outcome": "no_change"},
+        headers=desk.as_(desk.dispatcher),
+    )
+    assert tried.status_code == 201, tried.text
     return call["id"]
 
 
@@ -310,7 +317,13 @@ def test_decline_returns_escalation_to_the_queue(desk: Desk) -> None:
         json={"reason": "x", "engineer_id": desk.engineer_id},
     ).json()
     blocked = desk.client.post(f"/escalations/{esc['id']}/accept", headers=desk.as_(desk.engineer2))
-    assert blocked.status_code == 409
+    assert blocked.status_code == 403
+    not_theirs = desk.client.post(
+        f"/escalations/{esc['id']}/decline",
+        headers=desk.as_(desk.engineer2),
+        json={"reason": "not mine"},
+    )
+    assert not_theirs.status_code == 403
     declined = desk.client.post(
         f"/escalations/{esc['id']}/decline",
         headers=desk.as_(desk.engineer),
@@ -333,7 +346,7 @@ def test_queue_orders_by_urgency_then_age(desk: Desk) -> None:
         _search(desk, call["id"], query="popping")
         esc = desk.client.post(
             f"/calls/{call['id']}/escalate",
-            json={"reason": urgency},
+            json={"reason": urgency, "nothing_applicable": "no suggestion fits"},
             headers=desk.as_(desk.dispatcher),
         ).json()
         ids.append((urgency, esc["id"]))
@@ -389,22 +402,19 @@ def test_escalation_preview_shows_the_brief_and_saves_nothing(desk: Desk) -> Non
     assert preview.status_code == 200, preview.text
     body = preview.json()
     assert body["ready"] is False
-    assert [m["field"] for m in body["missing"]] == ["searches"]
+    assert [m["field"] for m in body["missing"]] == ["searches", "nothing_applicable"]
     assert body["package"]["escalation_id"] == 0
     assert "Rita Radiographer" in body["brief"]
     after = desk.client.get(f"/calls/{call['id']}").json()
     assert after["state"] == "open"
     assert after["escalation_ids"] == []
     _search(desk, call["id"], query="popping")
+    body = {"reason": "persists", "nothing_applicable": "the caller cannot reach the console"}
     ready = desk.client.post(
-        f"/calls/{call['id']}/escalation-preview",
-        json={"reason": "persists"},
-        headers=desk.as_(desk.dispatcher),
+        f"/calls/{call['id']}/escalation-preview", json=body, headers=desk.as_(desk.dispatcher)
     )
     sent = desk.client.post(
-        f"/calls/{call['id']}/escalate",
-        json={"reason": "persists"},
-        headers=desk.as_(desk.dispatcher),
+        f"/calls/{call['id']}/escalate", json=body, headers=desk.as_(desk.dispatcher)
     ).json()
     assert ready.json()["ready"] is True
     brief = desk.client.get(f"/escalations/{sent['id']}/brief", headers=desk.as_(desk.engineer))

@@ -106,6 +106,11 @@ def test_tier2_accepts_and_resolves_an_escalation(page: Page, live: Live) -> Non
     page.goto(f"{live.url}/ui/calls/{call_id}/escalate")
     page.fill("#reason", "Needs remote diagnostics")
     page.get_by_test_id("send").click()
+    # nothing was tried: the form says so and keeps what was typed
+    expect(page.locator("#nothing_applicable-error")).to_be_visible()
+    expect(page.locator("#reason")).to_have_value("Needs remote diagnostics")
+    page.fill("#nothing_applicable", "The suggested fixes need the covers off")
+    page.get_by_test_id("send").click()
     page.wait_for_url(re.compile(r".*done=escalated"))
     page.click("text=Sign out")
 

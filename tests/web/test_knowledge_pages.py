@@ -299,7 +299,11 @@ def test_list_escalated_call_resolved_without_article_as_gap(seeded: TestClient)
     query = "the scanner table makes a rattling noise when it goes up"
     searched = seeded.post(f"/calls/{call['id']}/search", headers=d, json={"query": query})
     assert searched.status_code == 200, searched.text
-    escalation = seeded.post(f"/calls/{call['id']}/escalate", headers=d, json={"reason": "odd"})
+    escalation = seeded.post(
+        f"/calls/{call['id']}/escalate",
+        headers=d,
+        json={"reason": "odd", "nothing_applicable": "no suggestion is about the table"},
+    )
     assert escalation.status_code == 201, escalation.text
     seeded.post(f"/escalations/{escalation.json()['id']}/accept", headers=e)
     resolved = seeded.post(
