@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
+from app.actions.router import router as actions_router
 from app.articles.router import router as articles_router
 from app.assets.router import router as assets_router
 from app.audit.middleware import AuditLog, record_in_transaction
@@ -21,6 +22,8 @@ from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
 from app.deps import CommitHook, refuse_nul
+from app.notifications import service as notification_service
+from app.notifications.router import router as notifications_router
 from app.search.index import (
     ArticleIndex,
     Encoder,
@@ -32,6 +35,7 @@ from app.search.index import (
 from app.search.router import router as search_router
 from app.web import render as web_render
 from app.web import router as web_router
+from app.webhooks import service as webhook_service
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.service import DeliveryWorker
 from app.workorders.router import router as workorders_router
@@ -157,6 +161,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         dependencies=[Depends(refuse_nul)],
     )
     errors.install(app, html_errors=web_render.error_page)
+    # every event of the outbox also notifies the people it concerns
+    webhook_service.listen(notification_service.on_event)
     app.add_middleware(AuditLog)
     app.add_middleware(BodyLimit, settings=settings)
 
@@ -174,6 +180,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.include_router(assets_router)
     app.include_router(calls_router)
     app.include_router(workorders_router)
+    app.include_router(actions_router)
+    app.include_router(notifications_router)
     app.include_router(auth_router)
     app.include_router(webhooks_router)
     app.include_router(audit_router)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.calls.schemas import EscalationPackage
+from app.calls.package_schemas import EscalationPackage
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "escalation-package.schema.json"
 

@@ -32,6 +32,9 @@ class Permission(StrEnum):
     WORK_ORDERS_READ = "work_orders:read"
     WORK_ORDERS_REQUEST = "work_orders:request"
     WORK_ORDERS_WORK = "work_orders:work"
+    ACTIONS_READ = "actions:read"
+    ACTIONS_ASSIGN = "actions:assign"
+    ACTIONS_WORK = "actions:work"
     PEOPLE_READ = "people:read"
     PEOPLE_ADMIN = "people:admin"
     WEBHOOKS_ADMIN = "webhooks:admin"
@@ -52,6 +55,9 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.CALLS_ESCALATE,
             P.CALLS_NOTE,
             P.WORK_ORDERS_READ,
+            P.ACTIONS_READ,
+            P.ACTIONS_ASSIGN,
+            P.ACTIONS_WORK,
             P.PEOPLE_READ,
         }
     ),
@@ -69,6 +75,9 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.ESCALATIONS_HANDLE,
             P.WORK_ORDERS_READ,
             P.WORK_ORDERS_REQUEST,
+            P.ACTIONS_READ,
+            P.ACTIONS_ASSIGN,
+            P.ACTIONS_WORK,
             P.PEOPLE_READ,
         }
     ),
@@ -82,6 +91,9 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.ESCALATIONS_READ,
             P.WORK_ORDERS_READ,
             P.WORK_ORDERS_WORK,
+            P.ACTIONS_READ,
+            P.ACTIONS_ASSIGN,
+            P.ACTIONS_WORK,
             P.PEOPLE_READ,
         }
     ),

@@ -28,7 +28,8 @@ from app.calls.models import (
     Urgency,
 )
 from app.calls.package import build_package
-from app.calls.schemas import EscalateRequest, EscalationPackage, QueueItem
+from app.calls.package_schemas import EscalationPackage
+from app.calls.schemas import EscalateRequest, QueueItem
 from app.calls.service import acting_person, add_event, call_payload, get, move, person, set_owner
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -410,6 +411,12 @@ def decline(
         escalation_id=escalation.id,
         reason=reason,
         engineer_id=engineer.id,
+    )
+    webhook_service.emit(
+        session=session,
+        type=EventType.CALL_DECLINED,
+        payload=call_payload(call)
+        | {"escalation_id": escalation.id, "declined_by": engineer.name, "reason": reason},
     )
     session.flush()
     return escalation

@@ -88,6 +88,7 @@ class EventKind(StrEnum):
     EDITED = "edited"
     CANCELLED = "cancelled"
     WORK_ORDER = "work_order"  # a work order requested or moved on
+    ACTION = "action"  # an action assigned on the call or moved on
 
 
 class OwnerKind(StrEnum):

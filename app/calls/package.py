@@ -8,14 +8,16 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.articles.models import Article
 from app.assets.models import Asset, Site
 from app.auth.models import Person
-from app.calls.models import Call, CallEvent, Escalation, EventKind, Urgency
-from app.calls.schemas import (
-    EscalateRequest,
+from app.calls.history import repeat_fault, scanner_history
+from app.calls.models import DETAIL_FIELDS, Call, CallEvent, Escalation, EventKind, Urgency
+from app.calls.package_schemas import (
     EscalationPackage,
     PackageArticleAttempt,
     PackageCaller,
+    PackageDetails,
     PackageNote,
     PackagePerson,
     PackageResult,
@@ -25,6 +27,7 @@ from app.calls.schemas import (
     PackageSuggestion,
     PackageTarget,
 )
+from app.calls.schemas import EscalateRequest
 from app.search.index import ArticleIndex
 
 _CODE_LIKE = re.compile(r"\b[A-Z]{1,4}[- ]?\d{2,5}\b")
@@ -95,20 +98,34 @@ def _search(e: CallEvent) -> PackageSearch:
     )
 
 
-def _attempt(e: CallEvent) -> PackageArticleAttempt:
+def _attempt(e: CallEvent, steps: dict[int, list[str]]) -> PackageArticleAttempt:
+    step = e.data.get("step")
+    texts = steps.get(e.data["article_id"], [])
     return PackageArticleAttempt(
         at=e.at,
         article_id=e.data["article_id"],
         title=e.data["title"],
-        step=e.data.get("step"),
+        step=step,
+        step_text=texts[step - 1] if step and step <= len(texts) else None,
         outcome=e.data["outcome"],
         note=e.data.get("note", ""),
     )
 
 
+def _step_texts(session: Session, attempts: Sequence[CallEvent]) -> dict[int, list[str]]:
+    """The steps' words of the articles tried, by article id."""
+    ids = {e.data["article_id"] for e in attempts}
+    if not ids:
+        return {}
+    found = session.scalars(select(Article).where(Article.id.in_(ids)))
+    return {a.id: [s["text"] for s in a.steps] for a in found}
+
+
 def _checked(a: PackageArticleAttempt) -> str:
     """One line of what the caller already tried, so tier 2 does not ask again."""
-    step = f" (step {a.step})" if a.step else ""
+    step = ""
+    if a.step:
+        step = f" (step {a.step}: {a.step_text})" if a.step_text else f" (step {a.step})"
     note = f" — {a.note}" if a.note else ""
     return f"{a.title}{step}: {a.outcome.replace('_', ' ')}{note}"
 
@@ -135,7 +152,8 @@ def build_package(
     notes = [e for e in events if e.kind == EventKind.NOTE]
     texts = [call.symptom] + [n.data["text"] for n in notes] + [s.data["query"] for s in searches]
     primary = _person(asset.primary_engineer if asset else None)
-    tried = [_attempt(e) for e in attempts]
+    steps = _step_texts(session, attempts)
+    tried = [_attempt(e, steps) for e in attempts]
     return EscalationPackage(
         call_id=call.id,
         escalation_id=escalation.id,
@@ -161,6 +179,9 @@ def build_package(
         time_on_call_seconds=int((escalation.created_at - call.opened_at).total_seconds()),
         response_due_by=escalation.due_at,
         response_target_minutes=minutes,
+        details=PackageDetails(**{name: getattr(call, name) for name in DETAIL_FIELDS}),
+        scanner_history=scanner_history(session, call),
+        repeat_fault=repeat_fault(session, call),
     )
 
 
@@ -172,12 +193,49 @@ def _site_line(p: EscalationPackage) -> str:
 
 def _scanner_line(p: EscalationPackage) -> str:
     a = p.asset
+    # the caller's reading of the version is newer than the asset register's
+    told = p.details.software_version if p.details else ""
     if a is None:
-        return f"**Scanner:** {p.modality or '—'}   SN — SW — room —"
+        return f"**Scanner:** {p.modality or '—'}   SN — SW {told or '—'} room —"
     return (
         f"**Scanner:** {a.modality} {a.manufacturer} {a.model} SN {a.serial_number} "
-        f"SW {a.software_version or '—'} room {a.room or '—'}"
+        f"SW {told or a.software_version or '—'} room {a.room or '—'}"
     )
+
+
+DETAIL_LABELS = (
+    ("site_contact", "Site contact"),
+    ("screen_message", "The screen says"),
+    ("started", "Started"),
+    ("recent_changes", "Changed recently"),
+    ("system_state", "System state"),
+)
+
+
+def _details(p: EscalationPackage) -> list[str]:
+    """The caller's details that were given, one line each."""
+    if p.details is None:
+        return []
+    lines = [
+        f"**{label}:** {getattr(p.details, name)}"
+        for name, label in DETAIL_LABELS
+        if getattr(p.details, name)
+    ]
+    if p.details.patient_on_table:
+        lines.append("**PATIENT ON THE TABLE**")
+    return lines
+
+
+def _history(p: EscalationPackage) -> list[str]:
+    """The scanner's recent calls, the repeat fault flagged."""
+    if not p.scanner_history:
+        return []
+    head = "## This scanner's recent calls" + (" — REPEAT FAULT" if p.repeat_fault else "")
+    lines = ["", head]
+    for c in p.scanner_history:
+        how = c.fixed_by_title or c.resolution_reason or c.resolution_notes or str(c.state)
+        lines.append(f"- {c.opened_at:%Y-%m-%d} call {c.id}: {c.symptom} → {how}")
+    return lines
 
 
 def render_brief(package: EscalationPackage) -> str:
@@ -199,6 +257,7 @@ def render_brief(package: EscalationPackage) -> str:
         f"**Symptom (caller's words):** {p.symptom}",
         f"**Error codes:** {', '.join(p.error_codes) or 'none mentioned'}",
         f"**Why escalated:** {p.reason}",
+        *_details(p),
     ]
     if p.safety_event:
         lines.append(f"**SAFETY:** {p.safety_event.kind}: {p.safety_event.reason}")
@@ -212,6 +271,7 @@ def render_brief(package: EscalationPackage) -> str:
     lines += [
         f'- "{s.query}" → ' + ", ".join(r.title for r in s.top_results[:3]) for s in p.searches
     ] or ["- none"]
+    lines += _history(p)
     if p.notes:
         lines += ["", "## Dispatcher notes"] + [f"- {n.author}: {n.text}" for n in p.notes]
     minutes = p.time_on_call_seconds // 60

@@ -40,22 +40,33 @@ def article_stats(*, session: Session, article_id: int) -> ArticleStats:
     )
 
 
+NOTES_RESTRICTION = "from tier-2 notes: review before tier 1 does it"
+
+
 def _steps(session: Session, call: Call) -> list[Step]:
     """The draft's steps: the fixing article's, else the resolution notes line by line."""
     fixing = session.get(Article, call.fixed_by_article_id) if call.fixed_by_article_id else None
     if fixing is not None:
         return [Step.model_validate(s) for s in fixing.steps]
+    # what tier 2 or the field did is not for tier 1 until an engineer says it is
     lines = (call.resolution_notes or "").splitlines()
-    steps = [Step(text=line.strip(" -*\t")) for line in lines if line.strip(" -*\t")]
+    steps = [
+        Step(text=line.strip(" -*\t"), tier1_allowed=False, restriction=NOTES_RESTRICTION)
+        for line in lines
+        if line.strip(" -*\t")
+    ]
     return steps or [Step(text="Describe the fix that worked.")]
 
 
 def draft_article(
     *, session: Session, index: ArticleIndex, call_id: int, principal: Principal
-) -> Article:
+) -> tuple[Article, bool]:
     """A draft article prefilled from a resolved or escalated call, linked to it (the
-    draft and the link are one write: neither is kept without the other)."""
+    draft and the link are one write: neither is kept without the other); returns
+    (article, created): a call captured before gives its draft again."""
     call = get(session=session, call_id=call_id)
+    if call.draft_article_id is not None:
+        return article_service.get(session=session, ref=call.draft_article_id), False
     if call.state == CallState.OPEN:
         raise Conflict(
             f"call {call.id} is still open at tier 1; resolve or escalate it first",
@@ -90,7 +101,7 @@ def draft_article(
     made = {"article_id": article.id, "slug": article.slug}
     add_event(session, call, EventKind.DRAFT_CREATED, principal, **made)
     session.flush()
-    return article
+    return article, True
 
 
 # -- knowledge gaps: what dispatchers searched for that the library did not answer --------

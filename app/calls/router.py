@@ -15,6 +15,7 @@ from app.auth.service import Principal
 from app.calls import details, package, reuse, service, work
 from app.calls import escalation as escalations
 from app.calls.models import CallState, Escalation
+from app.calls.package_schemas import EscalationPackage
 from app.calls.schemas import (
     ArticleAttemptCreate,
     ArticleStats,
@@ -28,7 +29,6 @@ from app.calls.schemas import (
     DeclineRequest,
     DraftFromCall,
     EscalateRequest,
-    EscalationPackage,
     EscalationPreview,
     EscalationRead,
     EventRead,
@@ -354,15 +354,20 @@ def reopen(call_id: DbId, data: ReasonRequest, session: DbSession, principal: Wo
 @router.post("/calls/{call_id}/draft-article", status_code=201, summary="Capture as article")
 def draft_article(
     call_id: DbId,
+    response: Response,
     session: DbSession,
     index: SearchIndex,
     principal: Annotated[Principal, permit(P.ARTICLES_WRITE)],
 ) -> DraftFromCall:
     """A draft prefilled from the call (issue in the caller's words, environment from the
-    scanner, steps from what fixed it), linked to the call."""
-    article = reuse.draft_article(
+    scanner, steps from what fixed it: steps taken from tier-2 notes are marked tier 2
+    only), linked to the call. A call captured before answers 200 with its draft."""
+    article, created = reuse.draft_article(
         session=session, index=index, call_id=call_id, principal=principal
     )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/articles/{article.id}"
     return DraftFromCall(article=ArticleRead.model_validate(article), call_id=call_id)
 
 

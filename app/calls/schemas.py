@@ -21,6 +21,7 @@ from app.calls.models import (
     ResolutionReason,
     Urgency,
 )
+from app.calls.package_schemas import EscalationPackage, PriorCall, SafetyEvent
 from app.schemas import DbId, PartialUpdate, Strict
 from app.search.schemas import SearchFilters, SearchHit
 
@@ -119,13 +120,6 @@ class NoteCreate(Strict):
     """A dispatcher or engineer note."""
 
     text: str = Field(min_length=1, max_length=4000)
-
-
-class SafetyEvent(Strict):
-    """Skips the completeness check: suspected quench, smoke, patient injury..."""
-
-    kind: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=1000)
 
 
 class EscalateRequest(Strict):
@@ -248,6 +242,10 @@ class CallRead(BaseModel):
     patient_on_table: bool
     version: int = Field(description="Send it back in If-Match to edit the call.")
     owners: Owners
+    scanner_history: list[PriorCall] = Field(
+        description="The scanner's other calls of the last 90 days, newest first."
+    )
+    repeat_fault: bool = Field(description="3 or more calls on the scanner within 30 days.")
     ownership_history: list[OwnershipRead]
     timeline: list[EventRead]
     escalation_ids: list[int]
@@ -264,148 +262,6 @@ class CallSummary(BaseModel):
     asset_id: int | None
     opened_at: datetime
     current_owner: str
-
-
-class Package(BaseModel):
-    """A part of the escalation package: a fixed shape, nothing else in it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class PackagePerson(Package):
-    """A person as the package shows them."""
-
-    id: int
-    name: str
-    phone: str | None
-    email: str | None
-
-
-class PackageCaller(Package):
-    """Who called, and how to call them back."""
-
-    name: str
-    callback_number: str
-
-
-class PackageSite(Package):
-    """The hospital department the scanner is in."""
-
-    id: int
-    hospital: str
-    department: str
-    address: str | None
-    main_phone: str | None
-
-
-class PackageScanner(Package):
-    """The scanner the call is about."""
-
-    id: int
-    modality: str
-    manufacturer: str
-    model: str
-    serial_number: str
-    software_version: str | None
-    room: str | None
-
-
-class PackageTarget(Package):
-    """Where the escalation goes, and who is kept informed."""
-
-    engineer: PackagePerson | None = Field(description="The engineer asked for, if any.")
-    queue: str
-    inform: PackagePerson | None = Field(description="The scanner's primary engineer.")
-
-
-class PackageFilters(Package):
-    """The filters a search ran with."""
-
-    modality: str | None = None
-    manufacturer: str | None = None
-    model: str | None = None
-    error_code: str | None = None
-
-
-class PackageResult(Package):
-    """One article a search showed."""
-
-    rank: int
-    article_id: int
-    slug: str
-    title: str
-    score: float
-    tried_outcome: AttemptOutcome | None = None
-
-
-class PackageSuggestion(Package):
-    """An article shown during the call and not yet tried, with its best score."""
-
-    article_id: int
-    slug: str
-    title: str
-    score: float
-
-
-class PackageNote(Package):
-    """A note from the call's timeline."""
-
-    at: datetime
-    author: str
-    text: str
-
-
-class PackageSearch(Package):
-    """One search run during the call."""
-
-    at: datetime
-    query: str
-    filters: PackageFilters
-    top_results: list[PackageResult]
-
-
-class PackageArticleAttempt(Package):
-    """One article tried, and what happened."""
-
-    at: datetime
-    article_id: int
-    title: str
-    step: int | None
-    outcome: AttemptOutcome
-    note: str
-
-
-class EscalationPackage(Package):
-    """Everything tier 2 needs so the customer never repeats anything.
-
-    Schema version 2 gives every part a fixed shape; version 1 packages have the same
-    fields and read as they were stored."""
-
-    schema_version: int = 2
-    call_id: int
-    escalation_id: int
-    created_at: datetime
-    escalated_by: PackagePerson
-    caller: PackageCaller
-    site: PackageSite | None
-    asset: PackageScanner | None
-    modality: str | None
-    primary_engineer: PackagePerson | None
-    symptom: str
-    error_codes: list[str]
-    urgency: Urgency
-    patient_impact: bool
-    reason: str
-    safety_event: SafetyEvent | None
-    target: PackageTarget
-    searches: list[PackageSearch]
-    attempts: list[PackageArticleAttempt]
-    already_checked: list[str] = Field(description="Don't ask the customer again.")
-    best_untried: list[PackageSuggestion]
-    notes: list[PackageNote]
-    time_on_call_seconds: int
-    response_due_by: datetime
-    response_target_minutes: int
 
 
 class EscalationRead(BaseModel):

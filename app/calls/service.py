@@ -20,6 +20,7 @@ from app.assets.models import Asset, Site
 from app.auth.models import Person
 from app.auth.permissions import Role
 from app.auth.service import Principal
+from app.calls.history import repeat_fault, scanner_history
 from app.calls.models import (
     DETAIL_FIELDS,
     AttemptOutcome,
@@ -355,6 +356,8 @@ def view(*, session: Session, call_id: int) -> dict[str, Any]:
         "site": site,
         "asset": asset,
         **_ownership(session, call, asset),
+        "scanner_history": scanner_history(session, call),
+        "repeat_fault": repeat_fault(session, call),
         "timeline": events,
         "escalation_ids": builtins.list(escalations),
     }

@@ -16,13 +16,13 @@ from app.auth.permissions import P
 from app.calls import escalation as escalations
 from app.calls import package, reuse, service, work
 from app.calls.models import AttemptOutcome, CallState, Urgency
+from app.calls.package_schemas import EscalationPackage
 from app.calls.schemas import (
     ArticleAttemptCreate,
     CallCreate,
     CallSearch,
     CallSearchResult,
     EscalateRequest,
-    EscalationPackage,
     ResolveRequest,
 )
 from app.deps import Route
@@ -530,8 +530,9 @@ def decline(
 
 @router.post("/calls/{call_id}/draft-article")
 def capture_article(call_id: DbId, ui: Writer) -> Response:
-    """Capture as article: a draft prefilled from the call, opened in the editor."""
-    article = reuse.draft_article(
+    """Capture as article: a draft prefilled from the call (the one made before, if the
+    call was captured already), opened in the editor."""
+    article, _ = reuse.draft_article(
         session=ui.session, index=ui.index, call_id=call_id, principal=ui.signed.principal
     )
     return redirect(ui.request, f"/ui/articles/{article.id}/edit")

@@ -18,10 +18,13 @@ class EventType(StrEnum):
     CALL_OPENED = "call.opened"
     CALL_ESCALATED = "call.escalated"
     CALL_ACCEPTED = "call.accepted"
+    CALL_DECLINED = "call.declined"
     CALL_RESOLVED = "call.resolved"
     CALL_CANCELLED = "call.cancelled"
     WORK_ORDER_REQUESTED = "work_order.requested"
     WORK_ORDER_UPDATED = "work_order.updated"
+    ACTION_ASSIGNED = "action.assigned"
+    ACTION_UPDATED = "action.updated"
     ARTICLE_PUBLISHED = "article.published"
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,24 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Helpdesk-Signature"
 
 
+Listener = Callable[[Session, OutboxEvent], None]
+_listeners: builtins.list[Listener] = []
+
+
+def listen(listener: Listener) -> None:
+    """Have `listener` see every event emitted, in the emitting transaction (the
+    notifications follow the outbox this way, without this domain knowing them)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
 def emit(*, session: Session, type: EventType, payload: dict[str, Any]) -> None:
     """Queue an event in the caller's transaction (it is sent only if that commits)."""
-    event = OutboxEvent(type=type, payload=payload)
+    event = OutboxEvent(type=type, payload=payload, created_at=utcnow())
     session.add(event)
     session.flush()
+    for listener in _listeners:
+        listener(session, event)
     for sub in session.scalars(select(Subscription).where(Subscription.active.is_(True))):
         if type in sub.event_types:
             session.add(

@@ -1,6 +1,6 @@
 import threading
 
-from app.calls.schemas import EscalationPackage
+from app.calls.package_schemas import EscalationPackage
 from tests.calls.conftest import Desk
 
 SYMPTOM = "Scanner makes a loud popping sound during the scan and images have streaks, HV-417"
@@ -138,7 +138,8 @@ def test_full_flow_from_open_to_draft_article(desk: Desk) -> None:
         (tried["id"], "no_change", 1)
     ]
     assert pkg["already_checked"] == [
-        f"{tried['title']} (step 1): no change — warm-up done, still popping"
+        f"{tried['title']} (step 1: {tried['steps'][0]['text']}): no change"
+        " — warm-up done, still popping"
     ]
     assert tried["id"] not in [b["article_id"] for b in pkg["best_untried"]]
     assert len(pkg["best_untried"]) >= 1

@@ -1,0 +1,399 @@
+"""Actions: anyone working a call gives a task on it to a person, with a due time; the
+assignee owns it, acknowledges and completes it; the assigner (or an admin) may cancel it.
+
+Every step is an `action` entry on the call's timeline and an `action.assigned` /
+`action.updated` webhook event naming the scanner's primary engineer, who is informed
+that way. Lists are soonest due first, so what is overdue comes first.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, not_, select
+from sqlalchemy.orm import Session
+
+from app.actions.models import Action, ActionState
+from app.actions.schemas import ActionCreate
+from app.assets.models import Asset
+from app.auth.models import Person
+from app.auth.permissions import P, Role
+from app.auth.service import Principal
+from app.calls import service as call_service
+from app.calls.models import Call, CallState, EventKind, OwnerKind
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from app.lifecycle import Lifecycle
+from app.webhooks import service as webhook_service
+from app.webhooks.models import EventType
+from app.workorders import service as workorder_service
+from app.workorders.models import WorkOrder
+
+A = ActionState
+T = TypeVar("T")
+LIFECYCLE = Lifecycle(
+    "action",
+    {
+        A.OPEN: frozenset({A.ACKNOWLEDGED, A.CANCELLED}),
+        A.ACKNOWLEDGED: frozenset({A.DONE, A.CANCELLED}),
+        A.DONE: frozenset(),
+        A.CANCELLED: frozenset(),
+    },
+    field="state",
+)
+LIVE_STATES = (A.OPEN, A.ACKNOWLEDGED)
+# calls on which nothing more is to be done
+ENDED_CALLS = (CallState.CLOSED, CallState.CANCELLED)
+WORKING_CALLS = (CallState.OPEN, CallState.ESCALATED, CallState.ACCEPTED, CallState.FIELD)
+FIELDS = (
+    "id",
+    "call_id",
+    "asset_id",
+    "title",
+    "details",
+    "state",
+    "assigned_at",
+    "due_at",
+    "acknowledged_at",
+    "completed_at",
+    "outcome",
+    "cancelled_at",
+    "cancel_reason",
+    "version",
+)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _is_admin(principal: Principal) -> bool:
+    return Role.ADMIN in principal.roles
+
+
+def is_overdue(action: Action, now: datetime | None = None) -> bool:
+    """Still to be done and past its due time."""
+    return action.state in LIVE_STATES and action.due_at < (now or utcnow())
+
+
+def _primary(session: Session, call: Call) -> Person | None:
+    """The scanner's primary engineer, who is informed of every action on its calls."""
+    asset = session.get(Asset, call.asset_id) if call.asset_id else None
+    return asset.primary_engineer if asset else None
+
+
+def payload(session: Session, action: Action, call: Call) -> dict[str, Any]:
+    """The action as webhook events carry it: enough to act without calling back."""
+    assignee, assigner, primary = action.assignee, action.assigner, _primary(session, call)
+    return {
+        "action_id": action.id,
+        "call_id": action.call_id,
+        "asset_id": action.asset_id,
+        "title": action.title,
+        "details": action.details,
+        "state": action.state,
+        "assignee_id": assignee.id,
+        "assignee_name": assignee.name,
+        "assignee_phone": assignee.phone,
+        "assigned_by_id": assigner.id,
+        "assigned_by_name": assigner.name,
+        "due_at": _when(action.due_at),
+        "overdue": is_overdue(action),
+        "acknowledged_at": _when(action.acknowledged_at),
+        "completed_at": _when(action.completed_at),
+        "outcome": action.outcome,
+        "cancel_reason": action.cancel_reason,
+        "primary_engineer_id": primary.id if primary else None,
+        "primary_engineer_name": primary.name if primary else None,
+        "call": call_service.call_payload(call),
+    }
+
+
+def _step(
+    session: Session,
+    action: Action,
+    call: Call,
+    principal: Principal,
+    type: EventType,
+    **data: Any,
+) -> None:
+    """One step of the action on its call's timeline and as a webhook event, in the same
+    transaction as the change."""
+    call_service.add_event(
+        session,
+        call,
+        EventKind.ACTION,
+        principal,
+        action_id=action.id,
+        state=action.state,
+        title=action.title,
+        assignee_id=action.assignee_id,
+        assignee_name=action.assignee.name,
+        due_at=_when(action.due_at),
+        **data,
+    )
+    webhook_service.emit(session=session, type=type, payload=payload(session, action, call))
+    session.flush()
+
+
+def _move(action: Action, target: ActionState) -> None:
+    LIFECYCLE.check(str(action.id), ActionState(action.state), target)
+    action.state = target
+
+
+def _check_version(action: Action, if_match: int | None) -> None:
+    """Refuse a change based on a version that is no longer current (If-Match)."""
+    if if_match is not None and if_match != action.version:
+        raise PreconditionFailed(
+            f"action {action.id} is at version {action.version} but your request was based "
+            f"on version {if_match}; reload it and retry",
+            current_version=action.version,
+            your_version=if_match,
+        )
+
+
+def _for_assignee(
+    session: Session, action_id: int, if_match: int | None, principal: Principal
+) -> Action:
+    """The action, for its assignee (or an admin) at the version they saw."""
+    action = get(session=session, action_id=action_id)
+    if principal.person_id != action.assignee_id and not _is_admin(principal):
+        raise Forbidden(
+            f"action {action.id} is assigned to {action.assignee.name}; only they (or an "
+            "admin) may work it",
+            assignee_id=action.assignee_id,
+        )
+    _check_version(action, if_match)
+    return action
+
+
+# -- assigning ----------------------------------------------------------------------------
+
+
+def _may_assign(session: Session, call: Call, principal: Principal) -> None:
+    """Who works calls may assign on any; who notes calls, on those of a scanner they look
+    after (primary or backup) or a call they own (the rule for notes)."""
+    if principal.can(P.CALLS_WORK):
+        return
+    asset = session.get(Asset, call.asset_id) if call.asset_id else None
+    carers = {asset.primary_engineer_id, asset.backup_engineer_id} if asset else set()
+    owner = call_service.owner_interval(session, call.id, OwnerKind.CURRENT)
+    allowed = carers | {owner.person_id if owner else None}
+    me = principal.person_id
+    if me is None or not principal.can(P.CALLS_NOTE) or me not in allowed:
+        raise Forbidden(
+            f"call {call.id} is not on a scanner you look after: only those working it, the "
+            "scanner's engineers and its owner assign actions on it"
+        )
+
+
+def _assignee(session: Session, person_id: int) -> Person:
+    """The person given the action: they must exist and be active (422 otherwise)."""
+    found = session.get(Person, person_id)
+    if found is None or not found.active:
+        raise InvalidInput(
+            f"person {person_id} is not an active person",
+            errors=[{"field": "assignee_id", "message": "must be an active person"}],
+        )
+    return found
+
+
+def assign(*, session: Session, call_id: int, data: ActionCreate, principal: Principal) -> Action:
+    """Give a task on a call to a person, who owns it from now on."""
+    call = call_service.get(session=session, call_id=call_id)
+    _may_assign(session, call, principal)
+    by = call_service.acting_person(session, principal)
+    if call.state in ENDED_CALLS:
+        raise Conflict(
+            f"call {call.id} is {call.state}; reopen it to assign actions on it",
+            current_state=call.state,
+        )
+    assignee = _assignee(session, data.assignee_id)
+    action = Action(
+        call_id=call.id,
+        asset_id=call.asset_id,
+        title=data.title,
+        details=data.details,
+        state=A.OPEN,
+        assignee=assignee,
+        assigner=by,
+        assigned_at=utcnow(),
+        due_at=data.due_at.astimezone(UTC),
+    )
+    session.add(action)
+    session.flush()
+    _step(
+        session,
+        action,
+        call,
+        principal,
+        EventType.ACTION_ASSIGNED,
+        details=action.details,
+        assigned_by_id=by.id,
+        assigned_by_name=by.name,
+    )
+    return action
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def get(*, session: Session, action_id: int) -> Action:
+    """An action by id."""
+    action = session.get(Action, action_id)
+    if action is None:
+        raise NotFound(f"no action with id {action_id}")
+    return action
+
+
+def _overdue_clause(now: datetime) -> Any:
+    return and_(Action.state.in_(LIVE_STATES), Action.due_at < now)
+
+
+def _soonest_first(stmt: Select[T]) -> Select[T]:
+    return stmt.order_by(Action.due_at, Action.id)
+
+
+def list_actions(
+    *,
+    session: Session,
+    assignee_id: int | None = None,
+    state: ActionState | None = None,
+    overdue: bool | None = None,
+    call_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> builtins.list[Action]:
+    """Actions, soonest due first (so the overdue lead), optionally by assignee, state,
+    call, or whether they are overdue."""
+    stmt = _soonest_first(select(Action)).limit(limit).offset(offset)
+    if assignee_id is not None:
+        stmt = stmt.where(Action.assignee_id == assignee_id)
+    if state is not None:
+        stmt = stmt.where(Action.state == state)
+    if call_id is not None:
+        stmt = stmt.where(Action.call_id == call_id)
+    if overdue is not None:
+        late = _overdue_clause(utcnow())
+        stmt = stmt.where(late if overdue else not_(late))
+    return builtins.list(session.scalars(stmt))
+
+
+def view(action: Action) -> dict[str, Any]:
+    """The action as the API shows it, with the moves it allows now."""
+    return {
+        **{c: getattr(action, c) for c in FIELDS},
+        "allowed_transitions": LIFECYCLE.allowed(ActionState(action.state)),
+        "assignee": action.assignee,
+        "assigned_by": action.assigner,
+        "overdue": is_overdue(action),
+    }
+
+
+@dataclass
+class Work:
+    """What one person has on their plate."""
+
+    person_id: int
+    actions: builtins.list[Action]
+    work_orders: builtins.list[WorkOrder]
+    calls: builtins.list[tuple[Call, str]]  # with the current owner's name
+    overdue_on_my_scanners: builtins.list[Action]
+
+
+def my_work(*, session: Session, principal: Principal) -> Work:
+    """The signed-in person's plate: their live actions (overdue first), their open work
+    orders, the working calls they own now, and the overdue actions on calls of scanners
+    they are primary engineer for."""
+    me = call_service.acting_person(session, principal)
+    mine = select(Action).where(Action.assignee_id == me.id, Action.state.in_(LIVE_STATES))
+    on_my_scanners = (
+        select(Action)
+        .join(Call, Call.id == Action.call_id)
+        .join(Asset, Asset.id == Call.asset_id)
+        .where(Asset.primary_engineer_id == me.id, _overdue_clause(utcnow()))
+    )
+    orders = session.scalars(
+        select(WorkOrder)
+        .where(
+            WorkOrder.field_engineer_id == me.id,
+            WorkOrder.state.in_(workorder_service.OPEN_STATES),
+        )
+        .order_by(WorkOrder.id.desc())
+    )
+    owned = [
+        row
+        for state in WORKING_CALLS
+        for row in call_service.list(session=session, state=state, owner_id=me.id, limit=200)
+    ]
+    return Work(
+        person_id=me.id,
+        actions=builtins.list(session.scalars(_soonest_first(mine))),
+        work_orders=builtins.list(orders),
+        calls=sorted(owned, key=lambda row: row[0].id, reverse=True),
+        overdue_on_my_scanners=builtins.list(session.scalars(_soonest_first(on_my_scanners))),
+    )
+
+
+# -- the assignee's steps, and cancelling --------------------------------------------------
+
+
+def acknowledge(
+    *, session: Session, action_id: int, if_match: int | None, principal: Principal
+) -> Action:
+    """The assignee has seen the action and takes it on."""
+    action = _for_assignee(session, action_id, if_match, principal)
+    _move(action, A.ACKNOWLEDGED)
+    action.acknowledged_at = utcnow()
+    call = call_service.get(session=session, call_id=action.call_id)
+    _step(session, action, call, principal, EventType.ACTION_UPDATED)
+    return action
+
+
+def complete(
+    *,
+    session: Session,
+    action_id: int,
+    outcome: str | None,
+    if_match: int | None,
+    principal: Principal,
+) -> Action:
+    """The assignee has done it, with how it ended if worth saying."""
+    action = _for_assignee(session, action_id, if_match, principal)
+    _move(action, A.DONE)
+    action.completed_at = utcnow()
+    action.outcome = outcome
+    call = call_service.get(session=session, call_id=action.call_id)
+    _step(session, action, call, principal, EventType.ACTION_UPDATED, outcome=outcome)
+    return action
+
+
+def cancel(
+    *,
+    session: Session,
+    action_id: int,
+    reason: str,
+    if_match: int | None,
+    principal: Principal,
+) -> Action:
+    """The assigner (or an admin) calls the action off, with a reason."""
+    action = get(session=session, action_id=action_id)
+    if principal.person_id != action.assigned_by and not _is_admin(principal):
+        raise Forbidden(
+            f"action {action.id} was assigned by {action.assigner.name}; only they (or an "
+            "admin) may cancel it",
+            assigned_by_id=action.assigned_by,
+        )
+    _check_version(action, if_match)
+    _move(action, A.CANCELLED)
+    action.cancelled_at = utcnow()
+    action.cancel_reason = reason
+    call = call_service.get(session=session, call_id=action.call_id)
+    _step(session, action, call, principal, EventType.ACTION_UPDATED, reason=reason)
+    return action

@@ -1,0 +1,5 @@
+"""The calls' desk fixture, for the notification tests."""
+
+from tests.calls.conftest import desk
+
+__all__ = ["desk"]
