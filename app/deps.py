@@ -1,4 +1,5 @@
-"""Shared request resources: the settings, the request's transaction, the session factory.
+"""Shared request resources: the settings, the request's transaction, the session factory,
+the version an edit is based on (If-Match).
 
 Each domain keeps its own dependencies (`app/auth/deps.py` for keys and roles,
 `app/web/deps.py` for the console, `app/search/deps.py` for the index); this module
@@ -8,11 +9,12 @@ imports none of them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import suppress
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,7 +110,29 @@ async def refuse_nul(request: Request) -> None:
         )
 
 
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def get_if_match(
+    if_match: Annotated[
+        str | None,
+        Header(description='The version an edit is based on, as returned in ETag: "3".'),
+    ] = None,
+) -> int | None:
+    """The version named by an If-Match header, if any."""
+    if if_match is None:
+        return None
+    match = _ETAG.match(if_match)
+    if not match:
+        raise InvalidInput(
+            'If-Match must be a version as given in ETag, e.g. "3"',
+            errors=[{"field": "If-Match", "message": "expected a quoted version number"}],
+        )
+    return int(match.group(1))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope "function": the exit (the commit) runs before the response is sent
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
+IfMatch = Annotated[int | None, Depends(get_if_match)]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from app.errors import Conflict
+from app.errors import Conflict, PreconditionFailed, PreconditionRequired
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -35,3 +35,22 @@ class Lifecycle(Generic[S]):
                 f"{self.what} {name} is {current}; it cannot become {target}",
                 **{f"current_{self.field}": current, "allowed": allowed},
             )
+
+
+def check_version(what: str, version: int, based_on: int | None, *, required: bool) -> None:
+    """Refuse a change based on a version that is no longer current (If-Match: 412), or,
+    when `required`, one that does not say which version it was based on (428)."""
+    if based_on is None:
+        if required:
+            raise PreconditionRequired(
+                f'say which version of {what} you changed: send If-Match: "{version}"',
+                current_version=version,
+            )
+        return
+    if based_on != version:
+        raise PreconditionFailed(
+            f"{what} is at version {version} but your request was based on version "
+            f"{based_on}; reload it, reapply your change and retry",
+            current_version=version,
+            your_version=based_on,
+        )

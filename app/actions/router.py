@@ -9,12 +9,11 @@ from fastapi import APIRouter, Query, Response, status
 from app.actions import service
 from app.actions.models import Action, ActionState
 from app.actions.schemas import ActionCancel, ActionComplete, ActionCreate, ActionRead, MyWork
-from app.articles.deps import IfMatch
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
 from app.calls.schemas import CallSummary
-from app.deps import DbSession, Route
+from app.deps import DbSession, IfMatch, Route
 from app.schemas import MAX_ID, DbId
 from app.workorders import service as workorder_service
 from app.workorders.schemas import WorkOrderRead

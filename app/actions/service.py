@@ -25,8 +25,8 @@ from app.auth.service import Principal
 from app.calls import service as call_service
 from app.calls.models import Call, CallState, EventKind, OwnerKind
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from app.lifecycle import Lifecycle
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.lifecycle import Lifecycle, check_version
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 from app.workorders import service as workorder_service
@@ -147,17 +147,6 @@ def _move(action: Action, target: ActionState) -> None:
     action.state = target
 
 
-def _check_version(action: Action, if_match: int | None) -> None:
-    """Refuse a change based on a version that is no longer current (If-Match)."""
-    if if_match is not None and if_match != action.version:
-        raise PreconditionFailed(
-            f"action {action.id} is at version {action.version} but your request was based "
-            f"on version {if_match}; reload it and retry",
-            current_version=action.version,
-            your_version=if_match,
-        )
-
-
 def _for_assignee(
     session: Session, action_id: int, if_match: int | None, principal: Principal
 ) -> Action:
@@ -169,7 +158,7 @@ def _for_assignee(
             "admin) may work it",
             assignee_id=action.assignee_id,
         )
-    _check_version(action, if_match)
+    check_version(f"action {action.id}", action.version, if_match, required=False)
     return action
 
 
@@ -390,7 +379,7 @@ def cancel(
             "admin) may cancel it",
             assigned_by_id=action.assigned_by,
         )
-    _check_version(action, if_match)
+    check_version(f"action {action.id}", action.version, if_match, required=False)
     _move(action, A.CANCELLED)
     action.cancelled_at = utcnow()
     action.cancel_reason = reason

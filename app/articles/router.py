@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.articles import service
-from app.articles.deps import IfMatch, Indexer
+from app.articles.deps import Indexer
 from app.articles.models import Article, ArticleStatus, Modality
 from app.articles.schemas import (
     ArticleCreate,
@@ -23,7 +23,7 @@ from app.articles.schemas import (
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, Route
+from app.deps import DbSession, IfMatch, Route
 from app.schemas import MAX_ID, DbId
 
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=Route)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
-from app.articles.deps import IfMatch
 from app.articles.schemas import ArticleRead
 from app.auth.deps import permit
 from app.auth.permissions import P
@@ -38,7 +37,7 @@ from app.calls.schemas import (
     ReasonRequest,
     ResolveRequest,
 )
-from app.deps import DbSession, Route, SettingsDep
+from app.deps import DbSession, IfMatch, Route, SettingsDep
 from app.schemas import MAX_ID, DbId
 from app.search.deps import SearchIndex
 from app.search.service import SearchLimits

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.articles.deps import IfMatch
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, Route
+from app.deps import DbSession, IfMatch, Route
 from app.schemas import MAX_ID, DbId
 from app.workorders import service
 from app.workorders.models import WorkOrder, WorkOrderState

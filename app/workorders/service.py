@@ -24,8 +24,8 @@ from app.calls import service as call_service
 from app.calls.models import Call, CallState, EventKind, OwnerKind
 from app.calls.schemas import ResolveRequest
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from app.lifecycle import Lifecycle
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.lifecycle import Lifecycle, check_version
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 from app.workorders.models import WorkOrder, WorkOrderResult, WorkOrderState
@@ -137,17 +137,6 @@ def _move(order: WorkOrder, target: WorkOrderState) -> None:
     order.state = target
 
 
-def _check_version(order: WorkOrder, if_match: int | None) -> None:
-    """Refuse a change based on a version that is no longer current (If-Match)."""
-    if if_match is not None and if_match != order.version:
-        raise PreconditionFailed(
-            f"work order {order.id} is at version {order.version} but your request was based "
-            f"on version {if_match}; reload it and retry",
-            current_version=order.version,
-            your_version=if_match,
-        )
-
-
 def _for_engineer(
     session: Session, work_order_id: int, if_match: int | None, principal: Principal
 ) -> WorkOrder:
@@ -159,7 +148,7 @@ def _for_engineer(
             "(or an admin) may work it",
             field_engineer_id=order.field_engineer_id,
         )
-    _check_version(order, if_match)
+    check_version(f"work order {order.id}", order.version, if_match, required=False)
     return order
 
 
@@ -402,7 +391,7 @@ def cancel(
 ) -> WorkOrder:
     """Tier 2 calls the visit off; the call returns to the engineer who asked for it."""
     order = get(session=session, work_order_id=work_order_id)
-    _check_version(order, if_match)
+    check_version(f"work order {order.id}", order.version, if_match, required=False)
     _move(order, W.CANCELLED)
     order.cancelled_at = utcnow()
     order.cancel_reason = reason
