@@ -6,12 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.actions import scanners as scanner_service
 from app.actions import service
 from app.actions.models import Action, ActionState
-from app.actions.schemas import ActionCancel, ActionComplete, ActionCreate, ActionRead, MyWork
+from app.actions.schemas import (
+    ActionCancel,
+    ActionComplete,
+    ActionCreate,
+    ActionRead,
+    MyWork,
+    ScannerWorkRead,
+)
+from app.assets.schemas import AssetRead
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
+from app.calls.models import Call
 from app.calls.schemas import CallSummary
 from app.deps import DbSession, IfMatch, Route
 from app.schemas import MAX_ID, DbId
@@ -159,18 +169,39 @@ def my_work(session: DbSession, principal: Reader) -> MyWork:
             WorkOrderRead.model_validate(workorder_service.view(o), from_attributes=True)
             for o in work.work_orders
         ],
-        calls=[
-            CallSummary(
-                id=c.id,
-                state=c.state,
-                caller_name=c.caller_name,
-                urgency=c.urgency,
-                symptom=c.symptom,
-                asset_id=c.asset_id,
-                opened_at=c.opened_at,
-                current_owner=name,
-            )
-            for c, name in work.calls
-        ],
+        calls=[_summary(c, name) for c, name in work.calls],
         overdue_on_my_scanners=[_row(a) for a in work.overdue_on_my_scanners],
     )
+
+
+def _summary(call: Call, owner: str) -> CallSummary:
+    return CallSummary(
+        id=call.id,
+        state=call.state,
+        caller_name=call.caller_name,
+        urgency=call.urgency,
+        symptom=call.symptom,
+        asset_id=call.asset_id,
+        opened_at=call.opened_at,
+        current_owner=owner,
+    )
+
+
+@router.get("/people/{person_id}/scanners", summary="A primary engineer's scanners")
+def scanners(person_id: DbId, session: DbSession, _: Reader) -> list[ScannerWorkRead]:
+    """Every scanner the person is primary (or backup) engineer of, with its calls still
+    being worked, open work orders, open actions (soonest due first) and the calls whose
+    customer they keep informed until closed: the primary's round of follow-ups."""
+    return [
+        ScannerWorkRead(
+            asset=AssetRead.model_validate(s.asset),
+            open_calls=[_summary(c, n) for c, n in s.open_calls],
+            work_orders=[
+                WorkOrderRead.model_validate(workorder_service.view(o), from_attributes=True)
+                for o in s.work_orders
+            ],
+            actions=[_row(a) for a in s.actions],
+            follow_ups=[_summary(c, n) for c, n in s.follow_ups],
+        )
+        for s in scanner_service.scanners_of(session=session, person_id=person_id)
+    ]

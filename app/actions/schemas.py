@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, Field
 
 from app.actions.models import ActionState
+from app.assets.schemas import AssetRead
 from app.auth.schemas import PersonRead
 from app.calls.schemas import CallSummary
 from app.schemas import DbId, Strict
@@ -66,4 +67,16 @@ class MyWork(BaseModel):
     calls: list[CallSummary] = Field(description="Calls they own now, not yet resolved.")
     overdue_on_my_scanners: list[ActionRead] = Field(
         description="Overdue actions (anyone's) on calls of scanners they are primary for."
+    )
+
+
+class ScannerWorkRead(BaseModel):
+    """One scanner a person looks after, with what is open on it."""
+
+    asset: AssetRead
+    open_calls: list[CallSummary] = Field(description="Calls still being worked, newest first.")
+    work_orders: list[WorkOrderRead] = Field(description="Open field visits.")
+    actions: list[ActionRead] = Field(description="Open or acknowledged, soonest due first.")
+    follow_ups: list[CallSummary] = Field(
+        description="Calls whose customer this person keeps informed, until closed."
     )

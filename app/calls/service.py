@@ -9,6 +9,7 @@ from calls). They share the helpers here.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -287,11 +288,15 @@ def list(
     *,
     session: Session,
     state: CallState | None = None,
+    states: Iterable[CallState] | None = None,
     owner_id: int | None = None,
+    asset_id: int | None = None,
+    follow_up_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> builtins.list[tuple[Call, str]]:
-    """Calls (newest first) with the current owner's name."""
+    """Calls (newest first) with the current owner's name; by state (or any of
+    `states`), current owner, scanner or follow-up owner."""
     stmt = (
         select(Call, Person.name)
         .join(
@@ -307,8 +312,19 @@ def list(
     )
     if state:
         stmt = stmt.where(Call.state == state)
+    if states is not None:
+        stmt = stmt.where(Call.state.in_(builtins.list(states)))
     if owner_id is not None:
         stmt = stmt.where(Ownership.person_id == owner_id)
+    if asset_id is not None:
+        stmt = stmt.where(Call.asset_id == asset_id)
+    if follow_up_id is not None:
+        follow = select(Ownership.call_id).where(
+            Ownership.kind == OwnerKind.FOLLOW_UP,
+            Ownership.ended_at.is_(None),
+            Ownership.person_id == follow_up_id,
+        )
+        stmt = stmt.where(Call.id.in_(follow))
     return [(c, n) for c, n in session.execute(stmt).all()]
 
 
