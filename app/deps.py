@@ -131,6 +131,11 @@ def get_if_match(
     return int(match.group(1))
 
 
+def set_etag(response: Response, version: int) -> None:
+    """Answer with the version as ETag: what If-Match sends back to change it."""
+    response.headers["ETag"] = f'"{version}"'
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope "function": the exit (the commit) runs before the response is sent
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

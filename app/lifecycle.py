@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from app.errors import Conflict, PreconditionFailed, PreconditionRequired
 
@@ -26,6 +26,14 @@ class Lifecycle(Generic[S]):
     def can(self, current: S, target: S) -> bool:
         """Whether `current` may move to `target`."""
         return target in self.moves.get(current, frozenset())
+
+    def move(self, thing: Any, target: S, *, name: str | None = None) -> S:
+        """Move `thing` (its `field` attribute: state, status) to `target` after the check;
+        returns the state it left. The refusal names it by `name`, else by its id."""
+        current = type(target)(getattr(thing, self.field))
+        self.check(name or str(thing.id), current, target)
+        setattr(thing, self.field, target)
+        return current
 
     def check(self, name: str, current: S, target: S) -> None:
         """Refuse an illegal move with a 409 naming the current state and the legal moves."""

@@ -21,9 +21,8 @@ from app.assets.schemas import AssetRead
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls.models import Call
 from app.calls.schemas import CallSummary
-from app.deps import DbSession, IfMatch, Route
+from app.deps import DbSession, IfMatch, Route, set_etag
 from app.schemas import MAX_ID, DbId
 from app.workorders import service as workorder_service
 from app.workorders.schemas import WorkOrderRead
@@ -40,7 +39,7 @@ def _row(action: Action) -> ActionRead:
 
 def _read(response: Response, action: Action) -> ActionRead:
     """The action as returned, with its version as ETag (what If-Match sends back)."""
-    response.headers["ETag"] = f'"{action.version}"'
+    set_etag(response, action.version)
     return _row(action)
 
 
@@ -169,21 +168,8 @@ def my_work(session: DbSession, principal: Reader) -> MyWork:
             WorkOrderRead.model_validate(workorder_service.view(o), from_attributes=True)
             for o in work.work_orders
         ],
-        calls=[_summary(c, name) for c, name in work.calls],
+        calls=[CallSummary.of(c, name) for c, name in work.calls],
         overdue_on_my_scanners=[_row(a) for a in work.overdue_on_my_scanners],
-    )
-
-
-def _summary(call: Call, owner: str) -> CallSummary:
-    return CallSummary(
-        id=call.id,
-        state=call.state,
-        caller_name=call.caller_name,
-        urgency=call.urgency,
-        symptom=call.symptom,
-        asset_id=call.asset_id,
-        opened_at=call.opened_at,
-        current_owner=owner,
     )
 
 
@@ -195,13 +181,13 @@ def scanners(person_id: DbId, session: DbSession, _: Reader) -> list[ScannerWork
     return [
         ScannerWorkRead(
             asset=AssetRead.model_validate(s.asset),
-            open_calls=[_summary(c, n) for c, n in s.open_calls],
+            open_calls=[CallSummary.of(c, n) for c, n in s.open_calls],
             work_orders=[
                 WorkOrderRead.model_validate(workorder_service.view(o), from_attributes=True)
                 for o in s.work_orders
             ],
             actions=[_row(a) for a in s.actions],
-            follow_ups=[_summary(c, n) for c, n in s.follow_ups],
+            follow_ups=[CallSummary.of(c, n) for c, n in s.follow_ups],
         )
         for s in scanner_service.scanners_of(session=session, person_id=person_id)
     ]

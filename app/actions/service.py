@@ -20,11 +20,11 @@ from app.actions.models import Action, ActionState
 from app.actions.schemas import ActionCreate
 from app.assets.models import Asset
 from app.auth.models import Person
-from app.auth.permissions import P, Role
 from app.auth.service import Principal
 from app.calls import service as call_service
-from app.calls.models import Call, CallState, EventKind, OwnerKind
-from app.db import utcnow
+from app.calls import work
+from app.calls.models import Call, CallState, EventKind
+from app.db import isoformat, utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.lifecycle import Lifecycle, check_version
 from app.webhooks import service as webhook_service
@@ -69,14 +69,6 @@ FIELDS = (
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _is_admin(principal: Principal) -> bool:
-    return Role.ADMIN in principal.roles
-
-
 def is_overdue(action: Action, now: datetime | None = None) -> bool:
     """Still to be done and past its due time."""
     return action.state in LIVE_STATES and action.due_at < (now or utcnow())
@@ -103,10 +95,10 @@ def payload(session: Session, action: Action, call: Call) -> dict[str, Any]:
         "assignee_phone": assignee.phone,
         "assigned_by_id": assigner.id,
         "assigned_by_name": assigner.name,
-        "due_at": _when(action.due_at),
+        "due_at": isoformat(action.due_at),
         "overdue": is_overdue(action),
-        "acknowledged_at": _when(action.acknowledged_at),
-        "completed_at": _when(action.completed_at),
+        "acknowledged_at": isoformat(action.acknowledged_at),
+        "completed_at": isoformat(action.completed_at),
         "outcome": action.outcome,
         "cancel_reason": action.cancel_reason,
         "primary_engineer_id": primary.id if primary else None,
@@ -135,16 +127,11 @@ def _step(
         title=action.title,
         assignee_id=action.assignee_id,
         assignee_name=action.assignee.name,
-        due_at=_when(action.due_at),
+        due_at=isoformat(action.due_at),
         **data,
     )
     webhook_service.emit(session=session, type=type, payload=payload(session, action, call))
     session.flush()
-
-
-def _move(action: Action, target: ActionState) -> None:
-    LIFECYCLE.check(str(action.id), ActionState(action.state), target)
-    action.state = target
 
 
 def _for_assignee(
@@ -152,7 +139,7 @@ def _for_assignee(
 ) -> Action:
     """The action, for its assignee (or an admin) at the version they saw."""
     action = get(session=session, action_id=action_id)
-    if principal.person_id != action.assignee_id and not _is_admin(principal):
+    if principal.person_id != action.assignee_id and not principal.is_admin:
         raise Forbidden(
             f"action {action.id} is assigned to {action.assignee.name}; only they (or an "
             "admin) may work it",
@@ -163,23 +150,6 @@ def _for_assignee(
 
 
 # -- assigning ----------------------------------------------------------------------------
-
-
-def _may_assign(session: Session, call: Call, principal: Principal) -> None:
-    """Who works calls may assign on any; who notes calls, on those of a scanner they look
-    after (primary or backup) or a call they own (the rule for notes)."""
-    if principal.can(P.CALLS_WORK):
-        return
-    asset = session.get(Asset, call.asset_id) if call.asset_id else None
-    carers = {asset.primary_engineer_id, asset.backup_engineer_id} if asset else set()
-    owner = call_service.owner_interval(session, call.id, OwnerKind.CURRENT)
-    allowed = carers | {owner.person_id if owner else None}
-    me = principal.person_id
-    if me is None or not principal.can(P.CALLS_NOTE) or me not in allowed:
-        raise Forbidden(
-            f"call {call.id} is not on a scanner you look after: only those working it, the "
-            "scanner's engineers and its owner assign actions on it"
-        )
 
 
 def _assignee(session: Session, person_id: int) -> Person:
@@ -196,7 +166,7 @@ def _assignee(session: Session, person_id: int) -> Person:
 def assign(*, session: Session, call_id: int, data: ActionCreate, principal: Principal) -> Action:
     """Give a task on a call to a person, who owns it from now on."""
     call = call_service.get(session=session, call_id=call_id)
-    _may_assign(session, call, principal)
+    work.check_may_write(session, call, principal, "assign actions on it")
     by = call_service.acting_person(session, principal)
     if call.state in ENDED_CALLS:
         raise Conflict(
@@ -316,16 +286,14 @@ def my_work(*, session: Session, principal: Principal) -> Work:
         )
         .order_by(WorkOrder.id.desc())
     )
-    owned = [
-        row
-        for state in WORKING_CALLS
-        for row in call_service.list(session=session, state=state, owner_id=me.id, limit=200)
-    ]
+    owned = call_service.list(
+        session=session, states=WORKING_CALLS, owner_id=me.id, limit=200 * len(WORKING_CALLS)
+    )
     return Work(
         person_id=me.id,
         actions=builtins.list(session.scalars(_soonest_first(mine))),
         work_orders=builtins.list(orders),
-        calls=sorted(owned, key=lambda row: row[0].id, reverse=True),
+        calls=owned,
         overdue_on_my_scanners=builtins.list(session.scalars(_soonest_first(on_my_scanners))),
     )
 
@@ -338,7 +306,7 @@ def acknowledge(
 ) -> Action:
     """The assignee has seen the action and takes it on."""
     action = _for_assignee(session, action_id, if_match, principal)
-    _move(action, A.ACKNOWLEDGED)
+    LIFECYCLE.move(action, A.ACKNOWLEDGED)
     action.acknowledged_at = utcnow()
     call = call_service.get(session=session, call_id=action.call_id)
     _step(session, action, call, principal, EventType.ACTION_UPDATED)
@@ -355,7 +323,7 @@ def complete(
 ) -> Action:
     """The assignee has done it, with how it ended if worth saying."""
     action = _for_assignee(session, action_id, if_match, principal)
-    _move(action, A.DONE)
+    LIFECYCLE.move(action, A.DONE)
     action.completed_at = utcnow()
     action.outcome = outcome
     call = call_service.get(session=session, call_id=action.call_id)
@@ -373,14 +341,14 @@ def cancel(
 ) -> Action:
     """The assigner (or an admin) calls the action off, with a reason."""
     action = get(session=session, action_id=action_id)
-    if principal.person_id != action.assigned_by and not _is_admin(principal):
+    if principal.person_id != action.assigned_by and not principal.is_admin:
         raise Forbidden(
             f"action {action.id} was assigned by {action.assigner.name}; only they (or an "
             "admin) may cancel it",
             assigned_by_id=action.assigned_by,
         )
     check_version(f"action {action.id}", action.version, if_match, required=False)
-    _move(action, A.CANCELLED)
+    LIFECYCLE.move(action, A.CANCELLED)
     action.cancelled_at = utcnow()
     action.cancel_reason = reason
     call = call_service.get(session=session, call_id=action.call_id)

@@ -23,7 +23,7 @@ from app.articles.schemas import (
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, IfMatch, Route
+from app.deps import DbSession, IfMatch, Route, set_etag
 from app.schemas import MAX_ID, DbId
 
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=Route)
@@ -33,7 +33,7 @@ REF = "Numeric id or slug of the article."
 
 def _read(response: Response, article: Article) -> ArticleRead:
     """The article as returned, with its version as ETag (what If-Match sends back)."""
-    response.headers["ETag"] = f'"{article.version}"'
+    set_etag(response, article.version)
     return ArticleRead.model_validate(article)
 
 

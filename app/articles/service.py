@@ -345,8 +345,7 @@ def transition(
     article = get(session=session, ref=ref)
     if if_match is not None:
         check_version(article, if_match, if_match=True)
-    LIFECYCLE.check(article.slug, ArticleStatus(article.status), target)
-    article.status = target
+    LIFECYCLE.move(article, target, name=article.slug)
     _bump(session, article, str(target), actor)
     if target == ArticleStatus.PUBLISHED:
         article.published_at = utcnow()

@@ -37,6 +37,11 @@ class Principal:
         """Whether this caller holds the permission."""
         return permission in self.permissions
 
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller is an admin, who may act for anyone."""
+        return Role.ADMIN in self.roles
+
 
 def _hash(secret: str) -> str:
     # keys are 256-bit random, so a fast hash is enough (no password stretching needed)

@@ -339,7 +339,7 @@ def _only_the_target(escalation: Escalation, engineer: Person, principal: Princi
     """An escalation addressed to one engineer is theirs to accept or decline (an admin
     may act for them); one sent to a queue is anyone's."""
     target = escalation.target_person_id
-    if target not in (None, engineer.id) and Role.ADMIN not in principal.roles:
+    if target not in (None, engineer.id) and not principal.is_admin:
         raise Forbidden(
             f"escalation {escalation.id} is addressed to person {target}; they accept or "
             "decline it (or hand it back to the queue)",

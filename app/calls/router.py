@@ -37,7 +37,7 @@ from app.calls.schemas import (
     ReasonRequest,
     ResolveRequest,
 )
-from app.deps import DbSession, IfMatch, Route, SettingsDep
+from app.deps import DbSession, IfMatch, Route, SettingsDep, set_etag
 from app.schemas import MAX_ID, DbId
 from app.search.deps import SearchIndex
 from app.search.service import SearchLimits
@@ -55,7 +55,7 @@ def _read(session: DbSession, call_id: DbId, response: Response | None = None) -
         service.view(session=session, call_id=call_id), from_attributes=True
     )
     if response is not None:
-        response.headers["ETag"] = f'"{call.version}"'
+        set_etag(response, call.version)
     return call
 
 
@@ -77,19 +77,7 @@ def list_calls(
 ) -> list[CallSummary]:
     """Newest first, optionally by state or current owner."""
     rows = service.list(session=session, state=state, owner_id=owner_id, limit=limit, offset=offset)
-    return [
-        CallSummary(
-            id=c.id,
-            state=c.state,
-            caller_name=c.caller_name,
-            urgency=c.urgency,
-            symptom=c.symptom,
-            asset_id=c.asset_id,
-            opened_at=c.opened_at,
-            current_owner=name,
-        )
-        for c, name in rows
-    ]
+    return [CallSummary.of(c, name) for c, name in rows]
 
 
 @router.get("/calls/{call_id}", summary="Read a call")

@@ -13,6 +13,7 @@ from app.assets.schemas import AssetRead, SiteRead
 from app.auth.schemas import PersonRead
 from app.calls.models import (
     AttemptOutcome,
+    Call,
     CallState,
     CancelReason,
     EscalationStatus,
@@ -262,6 +263,20 @@ class CallSummary(BaseModel):
     asset_id: int | None
     opened_at: datetime
     current_owner: str
+
+    @classmethod
+    def of(cls, call: Call, current_owner: str) -> CallSummary:
+        """A listed call, with its current owner's name (as `service.list` gives them)."""
+        return cls(
+            id=call.id,
+            state=call.state,
+            caller_name=call.caller_name,
+            urgency=call.urgency,
+            symptom=call.symptom,
+            asset_id=call.asset_id,
+            opened_at=call.opened_at,
+            current_owner=current_owner,
+        )
 
 
 class EscalationRead(BaseModel):

@@ -169,9 +169,7 @@ def set_owner(
 
 def move(session: Session, call: Call, target: CallState, principal: Principal, why: str) -> None:
     """Move the call along its lifecycle (409 for an illegal move), on the timeline."""
-    current = CallState(call.state)
-    LIFECYCLE.check(str(call.id), current, target)
-    call.state = target
+    current = LIFECYCLE.move(call, target)
     add_event(
         session,
         call,

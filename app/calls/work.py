@@ -198,27 +198,28 @@ def record_attempt(
     return event
 
 
-def _may_note(session: Session, call: Call, principal: Principal) -> None:
-    """Who works calls may note any; a field engineer, the calls of a scanner they look
-    after or a call they own."""
+def check_may_write(session: Session, call: Call, principal: Principal, doing: str) -> None:
+    """Who works calls (calls:work) may write on any call; who notes calls (calls:note, a
+    field engineer), on calls of a scanner they look after (primary or backup) or a call
+    they own. `doing` names the write in the refusal."""
     if principal.can(P.CALLS_WORK):
         return
     asset = session.get(Asset, call.asset_id) if call.asset_id else None
     carers = {asset.primary_engineer_id, asset.backup_engineer_id} if asset else set()
     owner = owner_interval(session, call.id, OwnerKind.CURRENT)
-    if principal.person_id is None or principal.person_id not in carers | {
-        owner.person_id if owner else None
-    }:
+    allowed = carers | {owner.person_id if owner else None}
+    me = principal.person_id
+    if me is None or not principal.can(P.CALLS_NOTE) or me not in allowed:
         raise Forbidden(
             f"call {call.id} is not on a scanner you look after: only those working it, the "
-            "scanner's engineers and its owner add notes"
+            f"scanner's engineers and its owner {doing}"
         )
 
 
 def add_note(*, session: Session, call_id: int, text: str, principal: Principal) -> CallEvent:
     """Add a note to the timeline."""
     call = get(session=session, call_id=call_id)
-    _may_note(session, call, principal)
+    check_may_write(session, call, principal, "add notes")
     event = add_event(session, call, EventKind.NOTE, principal, text=text)
     session.flush()
     return event

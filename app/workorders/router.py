@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, IfMatch, Route
+from app.deps import DbSession, IfMatch, Route, set_etag
 from app.schemas import MAX_ID, DbId
 from app.workorders import service
 from app.workorders.models import WorkOrder, WorkOrderState
@@ -29,7 +29,7 @@ FieldEngineer = Annotated[Principal, permit(P.WORK_ORDERS_WORK)]
 
 def _read(response: Response, order: WorkOrder) -> WorkOrderRead:
     """The work order as returned, with its version as ETag (what If-Match sends back)."""
-    response.headers["ETag"] = f'"{order.version}"'
+    set_etag(response, order.version)
     return WorkOrderRead.model_validate(service.view(order), from_attributes=True)
 
 

@@ -23,7 +23,7 @@ from app.auth.service import Principal
 from app.calls import service as call_service
 from app.calls.models import Call, CallState, EventKind, OwnerKind
 from app.calls.schemas import ResolveRequest
-from app.db import utcnow
+from app.db import isoformat, utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.lifecycle import Lifecycle, check_version
 from app.webhooks import service as webhook_service
@@ -75,14 +75,6 @@ def _parts(parts: list[WorkOrderPart]) -> list[dict[str, Any]]:
     return [p.model_dump() for p in parts]
 
 
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _is_admin(principal: Principal) -> bool:
-    return Role.ADMIN in principal.roles
-
-
 def payload(order: WorkOrder, call: Call) -> dict[str, Any]:
     """The work order as webhook events carry it: enough to act without calling back."""
     engineer, requester = order.field_engineer, order.requester
@@ -100,9 +92,9 @@ def payload(order: WorkOrder, call: Call) -> dict[str, Any]:
         "parts": order.parts,
         "target_date": order.target_date.isoformat() if order.target_date else None,
         "notes": order.notes,
-        "scheduled_for": _when(order.scheduled_for),
-        "arrived_at": _when(order.arrived_at),
-        "completed_at": _when(order.completed_at),
+        "scheduled_for": isoformat(order.scheduled_for),
+        "arrived_at": isoformat(order.arrived_at),
+        "completed_at": isoformat(order.completed_at),
         "result": order.result,
         "work_done": order.work_done,
         "parts_used": order.parts_used,
@@ -132,17 +124,12 @@ def _emit(session: Session, order: WorkOrder, call: Call, type: EventType) -> No
     webhook_service.emit(session=session, type=type, payload=payload(order, call))
 
 
-def _move(order: WorkOrder, target: WorkOrderState) -> None:
-    LIFECYCLE.check(str(order.id), WorkOrderState(order.state), target)
-    order.state = target
-
-
 def _for_engineer(
     session: Session, work_order_id: int, if_match: int | None, principal: Principal
 ) -> WorkOrder:
     """The work order, for its field engineer (or an admin) at the version they saw."""
     order = get(session=session, work_order_id=work_order_id)
-    if principal.person_id != order.field_engineer_id and not _is_admin(principal):
+    if principal.person_id != order.field_engineer_id and not principal.is_admin:
         raise Forbidden(
             f"work order {order.id} is assigned to {order.field_engineer.name}; only they "
             "(or an admin) may work it",
@@ -203,7 +190,7 @@ def _check_requestable(session: Session, call: Call, principal: Principal) -> No
             required_state=CallState.ACCEPTED,
         )
     owner = call_service.owner_interval(session, call.id, OwnerKind.CURRENT)
-    if owner is not None and owner.person_id != principal.person_id and not _is_admin(principal):
+    if owner is not None and owner.person_id != principal.person_id and not principal.is_admin:
         raise Forbidden(
             f"call {call.id} is owned by person {owner.person_id}; the tier-2 engineer who "
             "accepted it (or an admin) asks for a visit",
@@ -319,10 +306,10 @@ def schedule(
 ) -> WorkOrder:
     """The field engineer books the visit."""
     order = _for_engineer(session, work_order_id, if_match, principal)
-    _move(order, W.SCHEDULED)
+    LIFECYCLE.move(order, W.SCHEDULED)
     order.scheduled_for = scheduled_for.astimezone(UTC)
     call = call_service.get(session=session, call_id=order.call_id)
-    _event(session, order, call, principal, scheduled_for=_when(order.scheduled_for))
+    _event(session, order, call, principal, scheduled_for=isoformat(order.scheduled_for))
     _emit(session, order, call, EventType.WORK_ORDER_UPDATED)
     session.flush()
     return order
@@ -333,10 +320,10 @@ def arrive(
 ) -> WorkOrder:
     """The field engineer is at the scanner."""
     order = _for_engineer(session, work_order_id, if_match, principal)
-    _move(order, W.ON_SITE)
+    LIFECYCLE.move(order, W.ON_SITE)
     order.arrived_at = utcnow()
     call = call_service.get(session=session, call_id=order.call_id)
-    _event(session, order, call, principal, arrived_at=_when(order.arrived_at))
+    _event(session, order, call, principal, arrived_at=isoformat(order.arrived_at))
     _emit(session, order, call, EventType.WORK_ORDER_UPDATED)
     session.flush()
     return order
@@ -353,7 +340,7 @@ def complete(
     """The visit is over: `fixed` resolves the call at tier 3 with what was done;
     `returned_to_tier2` hands it back to the requester with the findings."""
     order = _for_engineer(session, work_order_id, if_match, principal)
-    _move(order, W.COMPLETED)
+    LIFECYCLE.move(order, W.COMPLETED)
     order.completed_at = utcnow()
     order.result = data.result
     order.work_done = data.work_done
@@ -392,7 +379,7 @@ def cancel(
     """Tier 2 calls the visit off; the call returns to the engineer who asked for it."""
     order = get(session=session, work_order_id=work_order_id)
     check_version(f"work order {order.id}", order.version, if_match, required=False)
-    _move(order, W.CANCELLED)
+    LIFECYCLE.move(order, W.CANCELLED)
     order.cancelled_at = utcnow()
     order.cancel_reason = reason
     call = call_service.get(session=session, call_id=order.call_id)
