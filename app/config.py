@@ -123,6 +123,34 @@ class Settings(BaseSettings):
         },
         description="Tier-2 response target per urgency, in minutes (JSON).",
     )
+    resolution_target_minutes: dict[str, int] = Field(
+        default_factory=lambda: {
+            "system_down": 480,
+            "degraded": 1440,
+            "intermittent": 4320,
+            "question": 4320,
+        },
+        description="Resolution target per urgency, in minutes from the call's opening (JSON).",
+    )
+    target_check_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=60,
+        description="How often the scheduler looks for missed targets and overdue actions.",
+    )
+    scheduler: bool = Field(
+        True, description="Run the target and overdue scheduler (and e-mail) in this process."
+    )
+    smtp_url: str | None = Field(
+        None,
+        description="E-mail notifications through this server, e.g. smtp://user:pass@host:587 "
+        "(smtps:// for TLS from the start; starttls is used when the server offers it); unset: "
+        "no e-mail.",
+    )
+    smtp_from: str = Field("helpdesk@localhost", description="Sender of notification e-mails.")
+    max_attachment_bytes: int = Field(
+        20_000_000, ge=1024, description="Largest attachment on a call."
+    )
     webhook_worker: bool = Field(True, description="Send webhook deliveries in the background.")
     webhook_poll_seconds: float = Field(0.5, gt=0, description="How often due deliveries run.")
     webhook_backoff_seconds: float = Field(
@@ -143,7 +171,7 @@ class Settings(BaseSettings):
         "199 of 200 off-library questions, StackFAQ's web-app FAQ, do).",
     )
 
-    @field_validator("response_target_minutes")
+    @field_validator("response_target_minutes", "resolution_target_minutes")
     @classmethod
     def _all_urgencies(cls, v: dict[str, int]) -> dict[str, int]:
         missing = {"system_down", "degraded", "intermittent", "question"} - set(v)
@@ -159,7 +187,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown fields {unknown}: choose among headline, body")
         return v
 
-    @field_validator("database_url")
+    @field_validator("database_url", "smtp_url")
     @classmethod
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v or None

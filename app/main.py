@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,15 +15,18 @@ from app import errors
 from app.actions.router import router as actions_router
 from app.articles.router import router as articles_router
 from app.assets.router import router as assets_router
+from app.attachments.router import router as attachments_router
 from app.audit.middleware import AuditLog, record_in_transaction
 from app.audit.router import router as audit_router
 from app.auth.cache import PrincipalCache
 from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
+from app.contacts.router import router as contacts_router
 from app.db import make_engine, make_sessionmaker, migrate
 from app.deps import CommitHook, refuse_nul
 from app.notifications import service as notification_service
+from app.notifications.email import EmailWorker
 from app.notifications.router import router as notifications_router
 from app.search.index import (
     ArticleIndex,
@@ -33,6 +37,7 @@ from app.search.index import (
     tqdm_progress,
 )
 from app.search.router import router as search_router
+from app.targets.worker import TargetWorker
 from app.web import render as web_render
 from app.web import router as web_router
 from app.webhooks import service as webhook_service
@@ -60,6 +65,10 @@ transaction, committed before its response is sent.
 """
 
 
+_UPLOAD = re.compile(r"/calls/[^/]+/attachments/?")
+FORM_OVERHEAD = 64 * 1024  # the multipart form around an uploaded file
+
+
 class BodyLimit:
     """Refuse request bodies over the configured size with 413, before they are read whole."""
 
@@ -71,11 +80,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = (
-            self.settings.max_import_bytes
-            if scope["path"].rstrip("/").endswith("/articles/import")
-            else self.settings.max_body_bytes
-        )
+        limit = self._limit(scope)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -96,6 +101,15 @@ class BodyLimit:
             await self.app(scope, limited, send)
         except _TooLarge:
             await self._refuse(scope, send, limit)
+
+    def _limit(self, scope: Scope) -> int:
+        path = scope["path"]
+        if path.rstrip("/").endswith("/articles/import"):
+            return self.settings.max_import_bytes
+        if scope["method"] == "POST" and _UPLOAD.fullmatch(path):
+            # the file's own limit is checked exactly by the attachments service
+            return self.settings.max_attachment_bytes + FORM_OVERHEAD
+        return self.settings.max_body_bytes
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, limit: int) -> None:
@@ -146,9 +160,20 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         app.state.webhooks = worker
         if settings.webhook_worker:
             worker.start()
+        # work that runs on a clock: missed targets, overdue actions, e-mail copies
+        targets = TargetWorker(sessions, settings)
+        mailer = EmailWorker(sessions, settings)
+        app.state.targets = targets
+        app.state.mailer = mailer
+        if settings.scheduler:
+            targets.start()
+            if settings.smtp_url:
+                mailer.start()
         try:
             yield
         finally:
+            mailer.stop()
+            targets.stop()
             worker.stop()
             index.close()
             engine.dispose()
@@ -179,6 +204,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.include_router(articles_router)
     app.include_router(assets_router)
     app.include_router(calls_router)
+    app.include_router(attachments_router)
+    app.include_router(contacts_router)
     app.include_router(workorders_router)
     app.include_router(actions_router)
     app.include_router(notifications_router)

@@ -6,9 +6,11 @@ def import_all() -> None:
     import app.actions.models
     import app.articles.models
     import app.assets.models
+    import app.attachments.models
     import app.audit.models
     import app.auth.models
     import app.calls.models
+    import app.contacts.models
     import app.notifications.models
     import app.web.models
     import app.webhooks.models

@@ -43,6 +43,8 @@ class Action(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # set once, by the process that claimed the overdue notice
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     assignee: Mapped[Person] = relationship(foreign_keys=[assignee_id], lazy="joined")

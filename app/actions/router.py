@@ -170,6 +170,7 @@ def my_work(session: DbSession, principal: Reader) -> MyWork:
         ],
         calls=[CallSummary.of(c, name) for c, name in work.calls],
         overdue_on_my_scanners=[_row(a) for a in work.overdue_on_my_scanners],
+        follow_ups_due=work.follow_ups_due,
     )
 
 
@@ -188,6 +189,7 @@ def scanners(person_id: DbId, session: DbSession, _: Reader) -> list[ScannerWork
             ],
             actions=[_row(a) for a in s.actions],
             follow_ups=[CallSummary.of(c, n) for c, n in s.follow_ups],
+            follow_ups_due=s.follow_ups_due,
         )
         for s in scanner_service.scanners_of(session=session, person_id=person_id)
     ]

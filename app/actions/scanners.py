@@ -13,6 +13,8 @@ from app.assets.models import Asset
 from app.auth import service as auth_service
 from app.calls import service as call_service
 from app.calls.models import Call, CallState
+from app.contacts import service as contact_service
+from app.contacts.schemas import ContactRead
 from app.workorders import service as workorder_service
 from app.workorders.models import WorkOrder
 
@@ -29,12 +31,14 @@ class ScannerWork:
     work_orders: list[WorkOrder]
     actions: list[Action]
     follow_ups: list[tuple[Call, str]]
+    follow_ups_due: list[ContactRead]
 
 
 def scanners_of(*, session: Session, person_id: int) -> list[ScannerWork]:
     """The scanners a person is primary or backup engineer of (404 for an unknown person),
-    each with its working calls, open work orders, live actions (soonest due first) and
-    the calls whose customer this person keeps informed."""
+    each with its working calls, open work orders, live actions (soonest due first), the
+    calls whose customer this person keeps informed and the callbacks on its calls now
+    due."""
     auth_service.get_person(session=session, person_id=person_id)
     assets = session.scalars(
         select(Asset)
@@ -71,6 +75,7 @@ def scanners_of(*, session: Session, person_id: int) -> list[ScannerWork]:
                     follow_up_id=person_id,
                     limit=200,
                 ),
+                follow_ups_due=contact_service.due_callbacks(session=session, asset_id=asset.id),
             )
         )
     return out

@@ -10,6 +10,7 @@ from app.actions.models import ActionState
 from app.assets.schemas import AssetRead
 from app.auth.schemas import PersonRead
 from app.calls.schemas import CallSummary
+from app.contacts.schemas import ContactRead
 from app.schemas import DbId, Strict
 from app.workorders.schemas import WorkOrderRead
 
@@ -68,6 +69,10 @@ class MyWork(BaseModel):
     overdue_on_my_scanners: list[ActionRead] = Field(
         description="Overdue actions (anyone's) on calls of scanners they are primary for."
     )
+    follow_ups_due: list[ContactRead] = Field(
+        description="Callbacks to the customer they own, due within the hour or overdue, "
+        "soonest first (until the call is closed).",
+    )
 
 
 class ScannerWorkRead(BaseModel):
@@ -79,4 +84,8 @@ class ScannerWorkRead(BaseModel):
     actions: list[ActionRead] = Field(description="Open or acknowledged, soonest due first.")
     follow_ups: list[CallSummary] = Field(
         description="Calls whose customer this person keeps informed, until closed."
+    )
+    follow_ups_due: list[ContactRead] = Field(
+        description="Callbacks (anyone's) on its calls due within the hour or overdue, "
+        "soonest first (until the call is closed).",
     )

@@ -24,6 +24,8 @@ from app.auth.service import Principal
 from app.calls import service as call_service
 from app.calls import work
 from app.calls.models import Call, CallState, EventKind
+from app.contacts import service as contact_service
+from app.contacts.schemas import ContactRead
 from app.db import isoformat, utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.lifecycle import Lifecycle, check_version
@@ -264,12 +266,13 @@ class Work:
     work_orders: builtins.list[WorkOrder]
     calls: builtins.list[tuple[Call, str]]  # with the current owner's name
     overdue_on_my_scanners: builtins.list[Action]
+    follow_ups_due: builtins.list[ContactRead]
 
 
 def my_work(*, session: Session, principal: Principal) -> Work:
     """The signed-in person's plate: their live actions (overdue first), their open work
-    orders, the working calls they own now, and the overdue actions on calls of scanners
-    they are primary engineer for."""
+    orders, the working calls they own now, the overdue actions on calls of scanners
+    they are primary engineer for, and their callbacks to customers now due."""
     me = call_service.acting_person(session, principal)
     mine = select(Action).where(Action.assignee_id == me.id, Action.state.in_(LIVE_STATES))
     on_my_scanners = (
@@ -295,6 +298,7 @@ def my_work(*, session: Session, principal: Principal) -> Work:
         work_orders=builtins.list(orders),
         calls=owned,
         overdue_on_my_scanners=builtins.list(session.scalars(_soonest_first(on_my_scanners))),
+        follow_ups_due=contact_service.due_callbacks(session=session, owner_id=me.id),
     )
 
 
@@ -329,6 +333,24 @@ def complete(
     call = call_service.get(session=session, call_id=action.call_id)
     _step(session, action, call, principal, EventType.ACTION_UPDATED, outcome=outcome)
     return action
+
+
+def cancel_with_call(*, session: Session, call: Call, principal: Principal) -> list[Action]:
+    """The call was cancelled: its actions still to do are called off with it."""
+    actions = list(
+        session.scalars(
+            select(Action)
+            .where(Action.call_id == call.id, Action.state.in_(LIVE_STATES))
+            .order_by(Action.id)
+        )
+    )
+    for action in actions:
+        LIFECYCLE.move(action, A.CANCELLED)
+        action.cancelled_at = utcnow()
+        action.cancel_reason = f"call {call.id} cancelled"
+        reason = action.cancel_reason
+        _step(session, action, call, principal, EventType.ACTION_UPDATED, reason=reason)
+    return actions
 
 
 def cancel(

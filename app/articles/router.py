@@ -117,7 +117,12 @@ async def import_articles(
 
 
 @router.get("/{ref}", summary="Read an article")
-def read_article(ref: str, response: Response, session: DbSession) -> ArticleRead:
+def read_article(
+    ref: str,
+    response: Response,
+    session: DbSession,
+    _: Annotated[Principal, permit(P.ARTICLES_READ)],
+) -> ArticleRead:
     """The current version; its ETag is the version to send back in If-Match."""
     article = service.get(session=session, ref=ref)
     return _read(response, article)

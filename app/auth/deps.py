@@ -62,14 +62,21 @@ def refuse_missing(principal: Principal, permissions: tuple[Permission, ...], re
         )
 
 
-def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting only callers holding every one of `permissions` (else 403)."""
+class Require:
+    """A dependency admitting only callers holding every one of `permissions` (else 403);
+    it keeps them, so the route table in docs/permissions.md is read off the routes."""
 
-    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        refuse_missing(principal, permissions, "this key lacks the permission")
+    def __init__(self, *permissions: Permission) -> None:
+        self.permissions = permissions
+
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        refuse_missing(principal, self.permissions, "this key lacks the permission")
         return principal
 
-    return check
+
+def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting only callers holding every one of `permissions` (else 403)."""
+    return Require(*permissions)
 
 
 def permit(*permissions: Permission) -> Any:

@@ -89,6 +89,9 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     WORK_ORDER = "work_order"  # a work order requested or moved on
     ACTION = "action"  # an action assigned on the call or moved on
+    ATTACHMENT = "attachment"  # a file added to the call
+    CONTACT = "contact"  # a callback scheduled or a call to the customer made
+    TARGET_MISSED = "target_missed"  # the response or resolution target passed
 
 
 class OwnerKind(StrEnum):
@@ -145,6 +148,8 @@ class Call(Base):
     recent_changes: Mapped[str] = mapped_column(Text, default="")
     system_state: Mapped[str] = mapped_column(String(200), default="")
     patient_on_table: Mapped[bool] = mapped_column(Boolean, default=False)
+    # set once, by the process that claimed the breach of the resolution target
+    resolution_missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     # concurrent state changes (two accepts, accept vs. resolve) cannot both win
@@ -215,3 +220,5 @@ class Escalation(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # set once, by the process that claimed the breach of the response target (due_at)
+    response_missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

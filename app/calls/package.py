@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 
 from app.articles.models import Article
 from app.assets.models import Asset, Site
+from app.attachments import service as attachment_service
 from app.auth.models import Person
 from app.calls.history import repeat_fault, scanner_history
 from app.calls.models import DETAIL_FIELDS, Call, CallEvent, Escalation, EventKind, Urgency
 from app.calls.package_schemas import (
     EscalationPackage,
     PackageArticleAttempt,
+    PackageAttachment,
     PackageCaller,
+    PackageContact,
     PackageDetails,
     PackageNote,
     PackagePerson,
@@ -28,6 +31,7 @@ from app.calls.package_schemas import (
     PackageTarget,
 )
 from app.calls.schemas import EscalateRequest
+from app.contacts import service as contact_service
 from app.search.index import ArticleIndex
 
 _CODE_LIKE = re.compile(r"\b[A-Z]{1,4}[- ]?\d{2,5}\b")
@@ -130,6 +134,24 @@ def _checked(a: PackageArticleAttempt) -> str:
     return f"{a.title}{step}: {a.outcome.replace('_', ' ')}{note}"
 
 
+def _attachments(session: Session, call: Call) -> list[PackageAttachment]:
+    """The files on the call, oldest first."""
+    return [
+        PackageAttachment(
+            id=a.id,
+            filename=a.filename,
+            content_type=a.content_type,
+            size=a.size,
+            sha256=a.sha256,
+            description=a.description,
+            uploaded_by=name,
+            uploaded_at=a.uploaded_at,
+            download_path=attachment_service.download_path(call.id, a.id),
+        )
+        for a, name in attachment_service.listed(session, call.id)
+    ]
+
+
 def build_package(
     *,
     session: Session,
@@ -150,7 +172,9 @@ def build_package(
     searches = [e for e in events if e.kind == EventKind.SEARCHED]
     attempts = [e for e in events if e.kind == EventKind.STEP_TRIED]
     notes = [e for e in events if e.kind == EventKind.NOTE]
+    files = _attachments(session, call)
     texts = [call.symptom] + [n.data["text"] for n in notes] + [s.data["query"] for s in searches]
+    texts += [f.description for f in files]  # "screenshot of HV-417"
     primary = _person(asset.primary_engineer if asset else None)
     steps = _step_texts(session, attempts)
     tried = [_attempt(e, steps) for e in attempts]
@@ -182,6 +206,18 @@ def build_package(
         details=PackageDetails(**{name: getattr(call, name) for name in DETAIL_FIELDS}),
         scanner_history=scanner_history(session, call),
         repeat_fault=repeat_fault(session, call),
+        attachments=files,
+        contacts=[
+            PackageContact(
+                owner=c.owner.name,
+                number=c.number,
+                scheduled_for=c.scheduled_for,
+                made_at=c.made_at,
+                outcome=c.outcome,
+                notes=c.notes,
+            )
+            for c in contact_service.contact_log(session=session, call_id=call.id)
+        ],
     )
 
 
@@ -238,6 +274,24 @@ def _history(p: EscalationPackage) -> list[str]:
     return lines
 
 
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{max(size // 1000, 1)} kB"
+
+
+def _attached(p: EscalationPackage) -> list[str]:
+    """The files on the call, with where to fetch them."""
+    if not p.attachments:
+        return []
+    lines = ["", "## Attachments"]
+    for a in p.attachments:
+        about = f" — {a.description}" if a.description else ""
+        lines.append(
+            f"- {a.filename} ({a.content_type}, {_size(a.size)}, by {a.uploaded_by})"
+            f"{about}: {a.download_path}"
+        )
+    return lines
+
+
 def render_brief(package: EscalationPackage) -> str:
     """One screen of plain text / Markdown for the tier-2 engineer."""
     p = package
@@ -272,6 +326,7 @@ def render_brief(package: EscalationPackage) -> str:
         f'- "{s.query}" → ' + ", ".join(r.title for r in s.top_results[:3]) for s in p.searches
     ] or ["- none"]
     lines += _history(p)
+    lines += _attached(p)
     if p.notes:
         lines += ["", "## Dispatcher notes"] + [f"- {n.author}: {n.text}" for n in p.notes]
     minutes = p.time_on_call_seconds // 60

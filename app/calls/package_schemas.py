@@ -153,13 +153,39 @@ class PriorCall(Package):
     resolution_notes: str | None
 
 
+class PackageAttachment(Package):
+    """A file on the call when it was escalated; its bytes are at `download_path`."""
+
+    id: int
+    filename: str
+    content_type: str = Field(description="Found from the content, not the name.")
+    size: int = Field(description="In bytes.")
+    sha256: str
+    description: str
+    uploaded_by: str = Field(description="The uploader's name.")
+    uploaded_at: datetime
+    download_path: str = Field(description="The API path that serves the bytes.")
+
+
+class PackageContact(Package):
+    """A callback to the customer, promised or made, before the escalation."""
+
+    owner: str = Field(description="Who calls (or called) the customer back.")
+    number: str
+    scheduled_for: datetime | None = Field(description="None for a call logged as made.")
+    made_at: datetime | None
+    outcome: str | None = Field(description="reached, left_message or no_answer.")
+    notes: str
+
+
 class EscalationPackage(Package):
     """Everything tier 2 needs so the customer never repeats anything.
 
-    Schema version 3 adds the caller's details, the tried steps' words and the scanner's
-    history; version 2 gave every part a fixed shape. Earlier packages read as stored."""
+    Schema version 4 adds the call's attachments and contact log; version 3 the caller's
+    details, the tried steps' words and the scanner's history; version 2 gave every part a
+    fixed shape. Earlier packages read as stored."""
 
-    schema_version: int = 3
+    schema_version: int = 4
     call_id: int
     escalation_id: int
     created_at: datetime
@@ -187,3 +213,7 @@ class EscalationPackage(Package):
     details: PackageDetails | None = None
     scanner_history: list[PriorCall] = Field(default_factory=list)
     repeat_fault: bool = Field(False, description="3 or more calls on the scanner in 30 days.")
+    attachments: list[PackageAttachment] = Field(default_factory=list)
+    contacts: list[PackageContact] = Field(
+        default_factory=list, description="The customer contact log, oldest first."
+    )

@@ -11,7 +11,7 @@ from app.articles.schemas import ArticleRead
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls import details, package, reuse, service, work
+from app.calls import details, ending, package, reuse, service, work
 from app.calls import escalation as escalations
 from app.calls.models import CallState, Escalation
 from app.calls.package_schemas import EscalationPackage
@@ -110,8 +110,9 @@ def edit_call(
 @router.post("/calls/{call_id}/cancel", summary="Cancel a call")
 def cancel(call_id: DbId, data: CancelRequest, session: DbSession, principal: Worker) -> CallRead:
     """End a call that needs no repair: a duplicate, a wrong number, withdrawn by the
-    customer. Its pending escalations close; `reopen` brings it back."""
-    service.cancel(session=session, call_id=call_id, data=data, principal=principal)
+    customer. Its pending escalations close; its open work orders and actions are cancelled;
+    `reopen` brings it back."""
+    ending.cancel(session=session, call_id=call_id, data=data, principal=principal)
     return _read(session, call_id)
 
 
@@ -319,8 +320,9 @@ def decline(
 def resolve(call_id: DbId, data: ResolveRequest, session: DbSession, principal: Worker) -> CallRead:
     """At tier 1, name the article that fixed it (a reuse), or how it was resolved without
     one (`reason`: fixed by other means, no fault found, user training, duplicate); at tier
-    2 or in the field, give notes."""
-    service.resolve(session=session, call_id=call_id, data=data, principal=principal)
+    2 or in the field, give notes. While a work order is open the call is resolved by
+    completing it (409 here, naming it), or after cancelling it."""
+    ending.resolve(session=session, call_id=call_id, data=data, principal=principal)
     return _read(session, call_id)
 
 

@@ -436,7 +436,7 @@ def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: 
     webhook_service.emit(
         session=session,
         type=EventType.CALL_RESOLVED,
-        payload=call_payload(call) | {"tier": tier, "article_id": data.article_id},
+        payload=call_payload(call) | notes,
     )
     session.flush()
     return call

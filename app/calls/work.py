@@ -108,8 +108,15 @@ def search(
     return result
 
 
-def _record(session: Session, call: Call, result: CallSearchResult, principal: Principal) -> None:
-    """The search on the timeline, with what it showed; each shown article counted."""
+def _record(
+    session: Session,
+    call: Call,
+    result: CallSearchResult,
+    principal: Principal,
+    **marks: str,
+) -> CallEvent:
+    """The search on the timeline, with what it showed; each shown article counted
+    (`marks`: extra data on the event, e.g. via="live")."""
     for row in result.results:
         link(session, call.id, row.id).suggested += 1
     shown = [
@@ -123,7 +130,7 @@ def _record(session: Session, call: Call, result: CallSearchResult, principal: P
         }
         for r in result.results
     ]
-    add_event(
+    event = add_event(
         session,
         call,
         EventKind.SEARCHED,
@@ -132,19 +139,57 @@ def _record(session: Session, call: Call, result: CallSearchResult, principal: P
         filters=result.filters,
         skipped_filters=result.skipped_filters,
         results=shown,
+        **marks,
     )
     session.flush()
+    return event
 
 
-def last_search(*, session: Session, call_id: int) -> str | None:
-    """The query of the call's latest recorded search, if any."""
-    event = session.scalars(
+def _last_search_event(session: Session, call_id: int) -> CallEvent | None:
+    """The call's latest recorded search event, if any."""
+    return session.scalars(
         select(CallEvent)
         .where(CallEvent.call_id == call_id, CallEvent.kind == EventKind.SEARCHED)
         .order_by(CallEvent.id.desc())
         .limit(1)
     ).first()
+
+
+def last_search(*, session: Session, call_id: int) -> str | None:
+    """The query of the call's latest recorded search, if any."""
+    event = _last_search_event(session, call_id)
     return str(event.data.get("query", "")) if event is not None else None
+
+
+def record_shown(
+    *,
+    session: Session,
+    index: ArticleIndex,
+    call_id: int,
+    query: str,
+    principal: Principal,
+    limits: SearchLimits,
+) -> CallEvent | None:
+    """A live search whose results the dispatcher saw counts as a search: recorded with
+    via="live", unless the query is blank or repeats the latest search (query and filters)."""
+    if not query.strip():
+        return None  # a blank box would search the symptom, which was not shown
+    result = search(
+        session=session,
+        index=index,
+        call_id=call_id,
+        data=CallSearch(query=query.strip()),
+        principal=principal,
+        limits=limits,
+        record=False,
+    )
+    last = _last_search_event(session, call_id)
+    if last is not None and (last.data.get("query"), last.data.get("filters")) == (
+        result.query,
+        result.filters,
+    ):
+        return None
+    return _record(session, get(session=session, call_id=call_id), result, principal, via="live")
 
 
 def open_article(

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+
+
+class EmailStatus(StrEnum):
+    """Where a notification's e-mail copy stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last retry
 
 
 class Notification(Base):
@@ -27,3 +36,10 @@ class Notification(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # e-mail copy (only when SMTP_URL is set and the person has an address):
+    # None = not to be e-mailed; EmailStatus otherwise
+    email_status: Mapped[str | None] = mapped_column(String(20), index=True)
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_error: Mapped[str | None] = mapped_column(String(500))
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ from app.auth.permissions import Role
 from app.calls.models import Call, Escalation
 from app.db import utcnow
 from app.errors import NotFound
-from app.notifications.models import Notification
+from app.notifications.models import EmailStatus, Notification
 from app.webhooks.models import EventType, OutboxEvent
 
 T = EventType
@@ -32,10 +32,12 @@ TEXTS: Mapping[str, str] = {
     T.CALL_DECLINED: "Call {call_id}: escalation declined, back in the queue",
     T.CALL_RESOLVED: "Call {call_id} resolved at tier {tier}",
     T.CALL_CANCELLED: "Call {call_id} cancelled ({reason})",
+    T.CALL_TARGET_MISSED: "Call {call_id} missed its {target} target by {minutes_late} min",
     T.WORK_ORDER_REQUESTED: "Work order {work_order_id} for {field_engineer_name}: {fault}",
     T.WORK_ORDER_UPDATED: "Work order {work_order_id} is {state}",
     T.ACTION_ASSIGNED: "Action for {assignee_name}: {title} (due {due_at})",
     T.ACTION_UPDATED: "Action {action_id} is {state}: {title}",
+    T.ACTION_OVERDUE: "Action {action_id} for {assignee_name} is overdue: {title}",
 }
 
 
@@ -62,7 +64,12 @@ def _recipients(session: Session, type: str, payload: Mapping[str, Any]) -> set[
         if (payload.get("escalation_id"))
         else None
     )
-    if type == T.CALL_ESCALATED and escalation is not None:
+    # an escalation waiting for tier 2 (new, or its response target missed) concerns its
+    # engineer, or the whole queue
+    waiting = type == T.CALL_ESCALATED or (
+        type == T.CALL_TARGET_MISSED and payload.get("target") == "response"
+    )
+    if waiting and escalation is not None:
         if escalation.target_person_id is not None:
             people.add(escalation.target_person_id)
         else:  # sent to a queue: every active tier-2 engineer
@@ -72,7 +79,14 @@ def _recipients(session: Session, type: str, payload: Mapping[str, Any]) -> set[
     if type in (T.CALL_RESOLVED, T.CALL_CANCELLED) and call.get("call_id"):
         opened = session.get(Call, call["call_id"])
         people.add(opened.opened_by if opened else None)
-    for key in ("field_engineer_id", "requested_by_id", "assignee_id", "assigned_by_id"):
+    for key in (
+        "field_engineer_id",
+        "requested_by_id",
+        "assignee_id",
+        "assigned_by_id",
+        "owner_id",
+        "follow_up_owner_id",
+    ):
         people.add(payload.get(key))
     return {p for p in people if isinstance(p, int)}
 
@@ -91,6 +105,24 @@ def _text(session: Session, type: str, payload: Mapping[str, Any]) -> str:
     return template.format_map(values)[:300]
 
 
+# set in a session's `info` (through its sessionmaker) by an app that sends e-mail: the
+# listener is shared by every app in the process, the SMTP setting is not; a row written
+# without it is never e-mailed (turning SMTP on later sends no old news)
+EMAIL_NOTIFICATIONS = "email_notifications"
+
+
+def _emailed(session: Session, people: set[int]) -> set[int]:
+    """Who of `people` is also e-mailed: the active ones with an address, if the app sends."""
+    if not session.info.get(EMAIL_NOTIFICATIONS):
+        return set()
+    found = session.scalars(
+        select(Person.id).where(
+            Person.id.in_(people), Person.active.is_(True), Person.email.is_not(None)
+        )
+    )
+    return set(found)
+
+
 def on_event(session: Session, event: OutboxEvent) -> None:
     """Notify everyone the event concerns (the emitter's listener, in its transaction)."""
     payload = event.payload
@@ -99,6 +131,7 @@ def on_event(session: Session, event: OutboxEvent) -> None:
         return
     call_id = _call_of(payload).get("call_id")
     text = _text(session, event.type, payload)
+    emailed = _emailed(session, people)
     for person_id in sorted(people):
         session.add(
             Notification(
@@ -109,6 +142,8 @@ def on_event(session: Session, event: OutboxEvent) -> None:
                 text=text,
                 data=payload,
                 created_at=event.created_at or utcnow(),
+                email_status=EmailStatus.PENDING if person_id in emailed else None,
+                email_next_at=utcnow() if person_id in emailed else None,
             )
         )
 

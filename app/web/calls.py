@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from app.articles.models import Modality
 from app.assets import service as asset_service
 from app.auth.permissions import P
+from app.calls import ending, package, reuse, service, work
 from app.calls import escalation as escalations
-from app.calls import package, reuse, service, work
 from app.calls.models import AttemptOutcome, CallState, Urgency
 from app.calls.package_schemas import EscalationPackage
 from app.calls.schemas import (
@@ -275,8 +275,13 @@ def _fragments(
 def live_results(
     call_id: DbId, ui: Worker, q: Annotated[str, Query(max_length=1000)] = ""
 ) -> Response:
-    """Results while the dispatcher types (a fragment; not recorded on the timeline)."""
-    return _fragments(ui, call_id, q, "calls/_results.html")
+    """Results while the dispatcher types (a fragment; not recorded here: the script posts
+    the query to /shown once the dispatcher has paused on the results)."""
+    ranked = _results(ui, call_id, q, record=False)
+    response = _fragments(ui, call_id, q, "calls/_results.html", ranked)
+    if ranked[0] is not None:  # results were shown: say where to record them
+        response.headers["X-Record-Shown"] = f"/ui/calls/{call_id}/shown"
+    return response
 
 
 def _after_work(
@@ -301,6 +306,27 @@ def record_search(call_id: DbId, ui: WorkerPost, q: QueryText = "") -> Response:
     """Enter in the symptom box: the search goes on the timeline."""
     # the recorded results are the ones to show; an outcome, by contrast, re-ranks
     return _after_work(ui, call_id, q, ranked=_record_query(ui, call_id, q))
+
+
+@router.post("/calls/{call_id}/shown")
+def record_shown(call_id: DbId, ui: WorkerPost, q: QueryText = "") -> Response:
+    """Live results the dispatcher saw, then paused on: the search goes on the timeline
+    (via "live") and the call's timeline comes back; 204 when nothing was recorded (a blank
+    box, or the same search as the latest)."""
+    limits = SearchLimits.of(ui.settings)
+    event = work.record_shown(
+        session=ui.session,
+        index=ui.index,
+        call_id=call_id,
+        query=q.strip()[: limits.max_chars],
+        principal=ui.signed.principal,
+        limits=limits,
+    )
+    if event is None:
+        return Response(status_code=204)
+    return templates.TemplateResponse(
+        ui.request, "calls/_timeline.html", {"fragment": True, **_call_context(ui, call_id)}
+    )
 
 
 @router.post("/calls/{call_id}/attempts")
@@ -344,7 +370,7 @@ def resolve_call(
     """Resolve: at tier 1 with the article that fixed it, at tier 2 with notes."""
     try:
         data = ResolveRequest(article_id=article_id or None, notes=notes.strip() or None)
-        service.resolve(
+        ending.resolve(
             session=ui.session, call_id=call_id, data=data, principal=ui.signed.principal
         )
     except (InvalidInput, ValidationError) as exc:

@@ -21,10 +21,12 @@ class EventType(StrEnum):
     CALL_DECLINED = "call.declined"
     CALL_RESOLVED = "call.resolved"
     CALL_CANCELLED = "call.cancelled"
+    CALL_TARGET_MISSED = "call.target_missed"
     WORK_ORDER_REQUESTED = "work_order.requested"
     WORK_ORDER_UPDATED = "work_order.updated"
     ACTION_ASSIGNED = "action.assigned"
     ACTION_UPDATED = "action.updated"
+    ACTION_OVERDUE = "action.overdue"
     ARTICLE_PUBLISHED = "article.published"
 
 

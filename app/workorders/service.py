@@ -139,6 +139,30 @@ def _for_engineer(
     return order
 
 
+def open_orders(*, session: Session, call_id: int) -> list[WorkOrder]:
+    """The call's work orders not yet completed or cancelled."""
+    return list(
+        session.scalars(
+            select(WorkOrder)
+            .where(WorkOrder.call_id == call_id, WorkOrder.state.in_(OPEN_STATES))
+            .order_by(WorkOrder.id)
+        )
+    )
+
+
+def cancel_with_call(*, session: Session, call: Call, principal: Principal) -> list[WorkOrder]:
+    """The call was cancelled: its open visits are called off with it."""
+    orders = open_orders(session=session, call_id=call.id)
+    for order in orders:
+        LIFECYCLE.move(order, W.CANCELLED)
+        order.cancelled_at = utcnow()
+        order.cancel_reason = f"call {call.id} cancelled"
+        _event(session, order, call, principal, reason=order.cancel_reason)
+        _emit(session, order, call, EventType.WORK_ORDER_UPDATED)
+    session.flush()
+    return orders
+
+
 def _back_to_tier2(
     session: Session, order: WorkOrder, call: Call, principal: Principal, why: str
 ) -> None:

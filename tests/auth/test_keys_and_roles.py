@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,9 @@ from sqlalchemy import select
 
 from app.auth.models import ApiKey
 from app.auth.permissions import matrix_markdown
+from app.config import Settings
 from app.db import utcnow
+from app.main import create_app
 from tests.conftest import ROOT, AppFactory, article_payload, key_for
 
 
@@ -128,8 +131,27 @@ def test_unknown_scope_is_refused(client: TestClient) -> None:
 
 
 def test_permission_matrix_doc_matches_code() -> None:
+    from scripts.permissions_doc import document
+
     doc = (ROOT / "docs" / "permissions.md").read_text()
-    assert matrix_markdown() in doc, "regenerate with: python -m scripts.permissions_doc"
+    assert matrix_markdown() in doc
+    assert document(create_app(Settings())) == doc, "regenerate: python -m scripts.permissions_doc"
+
+
+def test_every_api_route_but_health_needs_a_key(client: TestClient) -> None:
+    """Read off the routes, then tried: a route without a key check would serve anyone."""
+    from scripts.permissions_doc import route_needs
+
+    open_routes = [(m, p) for m, p, needs in route_needs(client.app) if needs == "no key"]  # type: ignore[arg-type]
+    assert open_routes == [("GET", "/"), ("GET", "/health")]
+    for methods, path, _ in route_needs(client.app):  # type: ignore[arg-type]
+        if path in ("/", "/health"):
+            continue
+        concrete = path.replace("{ref}", "1").replace("{version}", "1")
+        concrete = re.sub(r"\{[a-z_]+\}", "1", concrete)
+        for method in methods.split(", "):
+            response = client.request(method, concrete, headers={"X-API-Key": ""})
+            assert response.status_code == 401, f"{method} {path}: {response.status_code}"
 
 
 def test_create_admin_key_script_makes_a_working_key(

@@ -44,6 +44,12 @@ def load_articles(client: TestClient, every: int = 3) -> None:
 
 @pytest.fixture
 def desk(client: TestClient) -> Desk:
+    """The desk on the `client` app."""
+    return make_desk(client)
+
+
+def make_desk(client: TestClient) -> Desk:
+    """People, a site and a scanner (the field engineer is its primary) on an app."""
     load_articles(client)
     dispatcher_id, dispatcher = key_for(client, "dispatcher", name="Dana Dispatcher")
     engineer_id, engineer = key_for(client, "engineer", name="Tara Tier2")

@@ -203,6 +203,70 @@ def test_returned_to_tier2_hands_the_call_back_with_findings(desk: Desk) -> None
     assert (call["state"], call["owners"]["current"]["id"]) == ("accepted", desk.engineer_id)
 
 
+def test_a_call_in_the_field_is_resolved_by_its_visit_not_around_it(desk: Desk) -> None:
+    c = desk.client
+    cid = _accepted_call(desk)
+    wid = _request_visit(desk, cid)["id"]
+    early = c.post(
+        f"/calls/{cid}/resolve", json={"notes": "fixed remotely"}, headers=desk.as_(desk.engineer)
+    )
+    assert early.status_code == 409
+    assert early.json()["work_order_ids"] == [wid]
+    assert f"work order {wid} (requested)" in early.json()["detail"]
+    assert c.get(f"/calls/{cid}").json()["state"] == "field"
+
+    assert (
+        _step(desk, wid, "cancel", desk.engineer, {"reason": "fixed remotely"}).status_code == 200
+    )
+    done = c.post(
+        f"/calls/{cid}/resolve", json={"notes": "fixed remotely"}, headers=desk.as_(desk.engineer)
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["resolved_tier"]) == ("resolved", 2)
+
+
+def test_cancelling_the_call_calls_off_its_open_visit(desk: Desk) -> None:
+    c = desk.client
+    cid = _accepted_call(desk)
+    wid = _request_visit(desk, cid)["id"]
+    when = {"scheduled_for": "2031-05-02T09:00:00Z"}
+    assert _step(desk, wid, "schedule", desk.field, when).status_code == 200
+    action = c.post(
+        f"/calls/{cid}/actions",
+        json={
+            "title": "Ship loaner",
+            "assignee_id": desk.dispatcher_id,
+            "due_at": "2031-05-01T09:00:00Z",
+        },
+        headers=desk.as_(desk.engineer),
+    )
+    assert action.status_code == 201, action.text
+    cancelled = c.post(
+        f"/calls/{cid}/cancel",
+        json={"reason": "withdrawn", "note": "site replaced the scanner"},
+        headers=desk.as_(desk.engineer),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    order = c.get(f"/work-orders/{wid}").json()
+    assert (order["state"], order["cancel_reason"]) == ("cancelled", f"call {cid} cancelled")
+    with c.app.state.sessions() as session:  # type: ignore[attr-defined]
+        events = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+    told = [(e.type, e.payload.get("state")) for e in events][-3:]
+    assert told == [
+        ("call.cancelled", "cancelled"),
+        ("work_order.updated", "cancelled"),
+        ("action.updated", "cancelled"),
+    ]
+    work = c.get("/me/work", headers=desk.as_(desk.field)).json()
+    assert wid not in [o["id"] for o in work["work_orders"]]
+    called_off = c.get(f"/actions/{action.json()['id']}").json()
+    assert (called_off["state"], called_off["cancel_reason"]) == (
+        "cancelled",
+        f"call {cid} cancelled",
+    )
+
+
 def test_illegal_moves_get_409_with_the_allowed_states(desk: Desk) -> None:
     c = desk.client
     not_accepted = _ready_call(desk)

@@ -14,6 +14,37 @@
     return blocks.length;
   }
 
+  // A live search the dispatcher has seen counts as a search: once they pause on the
+  // results (data-shown-settle ms, cancelled by typing or Enter), the query goes to the
+  // address the results named in X-Record-Shown. One pending at a time: a page has one box.
+  let shown = null;
+  function sendShown(pending) {
+    if (shown === pending) shown = null;
+    clearTimeout(pending.timer);
+    return fetch(pending.url, { method: "POST", body: pending.body, headers: { "X-Partial": "1" }, credentials: "same-origin" })
+      .then(function (r) { return r.status === 200 ? r.text() : ""; })
+      .then(function (html) { if (html) swap(html); })
+      .catch(function (err) { console.error(err); });
+  }
+  function cancelShown() {
+    if (shown) clearTimeout(shown.timer);
+    shown = null;
+  }
+  // leaving by a link (the "e" shortcut to escalate, too): record what was shown first
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest ? event.target.closest("a[href]") : null;
+    if (!link || !shown || event.defaultPrevented) return;
+    const sent = sendShown(shown);
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey || link.target) return;
+    event.preventDefault();
+    sent.then(function () { window.location.assign(link.href); });
+  });
+  window.addEventListener("pagehide", function () {
+    if (!shown) return;
+    navigator.sendBeacon(shown.url, shown.body);
+    cancelShown();
+  });
+
   // Live search: debounced, stale responses dropped, time to first result kept for tests.
   document.querySelectorAll("form[data-live]").forEach(function (form) {
     const wait = Number(form.getAttribute("data-debounce") || 250);
@@ -22,15 +53,26 @@
       if (controller) controller.abort();
       controller = new AbortController();
       const params = new URLSearchParams(new FormData(form));
+      const csrf = params.get("csrf_token");
       params.delete("csrf_token");
       const url = form.getAttribute("data-live") + "?" + params.toString();
+      let record = null;
       fetch(url, { headers: { "X-Partial": "1" }, signal: controller.signal, credentials: "same-origin" })
-        .then(function (r) { return r.text(); })
+        .then(function (r) { record = r.headers.get("X-Record-Shown"); return r.text(); })
         .then(function (html) {
           swap(html);
           if (typedAt !== null) {
             document.body.dataset.lastResultMs = String(Math.round(performance.now() - typedAt));
             typedAt = null;
+          }
+          cancelShown();
+          if (record && csrf) {
+            const body = new URLSearchParams(params);
+            body.set("csrf_token", csrf);
+            const settle = Number(form.getAttribute("data-shown-settle") || 1500);
+            const pending = { url: record, body: body, timer: 0 };
+            pending.timer = setTimeout(function () { sendShown(pending); }, settle);
+            shown = pending;
           }
           document.dispatchEvent(new CustomEvent("console:results"));
         })
@@ -41,9 +83,12 @@
       if (only && event.target.name !== only) return;
       // measured from the last keystroke: what the dispatcher waits once they pause
       typedAt = performance.now();
+      cancelShown();
       clearTimeout(timer);
       timer = setTimeout(run, wait);
     });
+    // Enter records the search itself
+    form.addEventListener("submit", cancelShown);
   });
 
   // Forms marked data-enhance post in place and swap the fragments the server returns.
