@@ -124,11 +124,12 @@ def home(request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]) 
 
 def install(app: FastAPI) -> None:
     """Mount the console: its routers and static files."""
-    from app.web import calls, knowledge
+    from app.web import calls, escalations, knowledge
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router)
     app.include_router(calls.router)
+    app.include_router(escalations.router)
     app.include_router(knowledge.router)
 
     @app.get("/", include_in_schema=False)

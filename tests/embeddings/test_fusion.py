@@ -22,7 +22,10 @@ def test_fuse_scores_each_candidate_by_the_documented_formula() -> None:
     rows = [
         (int(i), float(np.float32(h)), float(np.float32(b)), float(x))
         for i, h, b, x in zip(
-            rng.permutation(1000)[:60], rng.random(60), rng.random(60), rng.random(60) * 9,
+            rng.permutation(1000)[:60],
+            rng.random(60),
+            rng.random(60),
+            rng.random(60) * 9,
             strict=True,
         )
     ]
