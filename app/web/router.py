@@ -124,13 +124,17 @@ def home(request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]) 
 
 def install(app: FastAPI) -> None:
     """Mount the console: its routers and static files."""
-    from app.web import calls, escalations, knowledge
+    from app.web import call_panels, calls, escalations, intake, knowledge, notifications, work
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router)
+    app.include_router(intake.router)
     app.include_router(calls.router)
+    app.include_router(call_panels.router)
     app.include_router(escalations.router)
     app.include_router(knowledge.router)
+    app.include_router(work.router)
+    app.include_router(notifications.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
