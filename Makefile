@@ -9,7 +9,7 @@ export ORT_DISABLE_TELEMETRY := 1
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install browser lint typecheck load reindex eval screenshots clean
+.PHONY: run test install browser axe lint typecheck load reindex eval screenshots clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -43,9 +43,28 @@ browser:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser tests will be skipped"; }
 
+# axe-core for the accessibility tests, from the npm registry, checked against the sha512 the
+# registry publishes for this version (dist.integrity), kept out of git in .cache/axe/
+AXE_VERSION := 4.10.3
+AXE_SHA512 := 5e6edba515e70d25f6604d9815f064d859c5d1ea7ab661bbc4f87c88779ef0c21cae0abbeb636471ef39e9d62d2582e4b88a1866f19f4ecfcf6d986275e4dc12
+AXE_DIR := .cache/axe
+AXE_STAMP := $(AXE_DIR)/.axe-core-$(AXE_VERSION)
+
+axe: $(AXE_STAMP)
+
+$(AXE_STAMP):
+	@mkdir -p $(AXE_DIR)
+	curl -fsSL --retry 3 -o $(AXE_DIR)/axe-core.tgz \
+	  https://registry.npmjs.org/axe-core/-/axe-core-$(AXE_VERSION).tgz
+	@echo "$(AXE_SHA512)  $(AXE_DIR)/axe-core.tgz" | sha512sum -c --quiet - || \
+	  { rm -f $(AXE_DIR)/axe-core.tgz; echo "axe-core $(AXE_VERSION): checksum mismatch"; exit 1; }
+	tar -xzf $(AXE_DIR)/axe-core.tgz -C $(AXE_DIR) --strip-components=1 package/axe.min.js
+	@rm -f $(AXE_DIR)/axe-core.tgz $(AXE_DIR)/.axe-core-*
+	@touch $@
+
 # the whole suite: the marker expression overrides pyproject's "not slow" (a later -m in
 # PYTEST_ARGS overrides this one, e.g. PYTEST_ARGS='-m "not slow"' for the quick run)
-test: install browser
+test: install browser axe
 	$(BIN)/ruff check app embeddings scripts tests
 	$(BIN)/mypy app embeddings scripts
 	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)

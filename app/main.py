@@ -65,7 +65,7 @@ transaction, committed before its response is sent.
 """
 
 
-_UPLOAD = re.compile(r"/calls/[^/]+/attachments/?")
+_UPLOAD = re.compile(r"(?:/ui)?/calls/[^/]+/attachments/?")
 FORM_OVERHEAD = 64 * 1024  # the multipart form around an uploaded file
 
 

@@ -3,6 +3,10 @@ notes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -268,3 +272,92 @@ def add_note(*, session: Session, call_id: int, text: str, principal: Principal)
     event = add_event(session, call, EventKind.NOTE, principal, text=text)
     session.flush()
     return event
+
+
+# -- the timeline as people read it ---------------------------------------------------
+
+# what one user action writes beside its own entry (a state move, a new owner, the search
+# acted on, the visits and actions called off with the call): shown folded into that entry
+FOLDS: dict[str, frozenset[str]] = {
+    EventKind.OPENED: frozenset({EventKind.OWNER_CHANGED}),
+    EventKind.CANCELLED: frozenset(
+        {EventKind.STATE_CHANGED, EventKind.WORK_ORDER, EventKind.ACTION}
+    ),
+    EventKind.RESOLVED: frozenset(
+        {EventKind.STATE_CHANGED, EventKind.OWNER_CHANGED, EventKind.WORK_ORDER}
+    ),
+    EventKind.ESCALATED: frozenset({EventKind.STATE_CHANGED, EventKind.OWNER_CHANGED}),
+    EventKind.ACCEPTED: frozenset({EventKind.STATE_CHANGED, EventKind.OWNER_CHANGED}),
+    EventKind.DECLINED: frozenset({EventKind.STATE_CHANGED, EventKind.OWNER_CHANGED}),
+    EventKind.STEP_TRIED: frozenset({EventKind.SEARCHED}),
+    EventKind.WORK_ORDER: frozenset({EventKind.STATE_CHANGED, EventKind.OWNER_CHANGED}),
+    EventKind.STATE_CHANGED: frozenset({EventKind.OWNER_CHANGED}),
+}
+BURST = timedelta(seconds=2)  # entries by one person this close together are one action
+
+
+@dataclass
+class TimelineEntry:
+    """One line of the timeline: the entry a person acted for, and what came with it."""
+
+    event: CallEvent
+    folded: list[CallEvent] = field(default_factory=list)
+
+    def part(self, kind: str) -> CallEvent | None:
+        """The folded entry of a kind, if any."""
+        return next((e for e in self.folded if e.kind == kind), None)
+
+    def count(self, kind: str) -> int:
+        """How many folded entries are of a kind."""
+        return sum(1 for e in self.folded if e.kind == kind)
+
+
+def _bursts(events: Sequence[CallEvent]) -> list[list[CallEvent]]:
+    """Consecutive entries by the same person, each within BURST of the one before."""
+    bursts: list[list[CallEvent]] = []
+    for event in events:
+        last = bursts[-1][-1] if bursts else None
+        if (
+            last is not None
+            and (last.actor_id, last.actor_name) == (event.actor_id, event.actor_name)
+            and event.at - last.at <= BURST
+        ):
+            bursts[-1].append(event)
+        else:
+            bursts.append([event])
+    return bursts
+
+
+def timeline_entries(events: Sequence[CallEvent]) -> list[TimelineEntry]:
+    """The timeline with one line per action (oldest first): the entries an action writes
+    beside its own, next to it, are folded into it; the API keeps every entry."""
+    entries: list[TimelineEntry] = []
+    rank = list(FOLDS)
+    for burst in _bursts(events):
+        owner: dict[int, int] = {}  # folded entry's index -> its lead's index
+        leads = sorted(
+            (i for i, e in enumerate(burst) if e.kind in FOLDS),
+            key=lambda i: (rank.index(burst[i].kind), i),
+        )
+        for lead in leads:
+            if lead in owner:
+                continue
+            for step in (-1, 1):  # its neighbours on either side, while they belong to it
+                i = lead + step
+                while 0 <= i < len(burst) and _belongs(burst[i], burst[lead], step):
+                    if i in owner or i in owner.values():
+                        break
+                    owner[i] = lead
+                    i += step
+        lines = {i: TimelineEntry(e) for i, e in enumerate(burst) if i not in owner}
+        for i, event in enumerate(burst):
+            if i in owner:
+                lines[owner[i]].folded.append(event)
+        entries.extend(lines.values())
+    return entries
+
+
+def _belongs(event: CallEvent, lead: CallEvent, step: int) -> bool:
+    """Whether `event`, beside `lead` (before it: step -1), was written by the same action;
+    the search acted on comes before the outcome, a later one is a search of its own."""
+    return event.kind in FOLDS[lead.kind] and (event.kind != EventKind.SEARCHED or step < 0)

@@ -45,7 +45,37 @@ def calls_home(ui: Reader, done: str | None = None) -> Response:
     )
 
 
+# the form's fields in page order (the error summary's order), and what to say when one is
+# refused, in the dispatcher's words rather than the validator's
+FIELDS = {
+    "asset_id": ("asset_q", "Scanner"),
+    "caller_name": ("caller_name", "Caller name"),
+    "callback_number": ("callback_number", "Callback number"),
+    "urgency": ("urgency", "Urgency"),
+    "patient_impact": ("patient_impact", "Patients are affected"),
+    "symptom": ("symptom", "Symptom"),
+}
+NO_SCANNER = (
+    "Choose the scanner: type part of its serial number, hospital or model, then pick it"
+    " from the list"
+)
+SAY = {
+    "caller_name": "Enter the caller's name (100 characters at most)",
+    "callback_number": "Enter a callback number of 40 characters at most",
+    "urgency": "Choose how urgent the call is",
+    "symptom": "Shorten the symptom to 4000 characters at most",
+}
+
+
+def _in_words(errors: dict[str, str]) -> dict[str, str]:
+    """Field errors in the dispatcher's words, in the form's order (unknown fields last)."""
+    ordered = {f: SAY.get(f, errors[f]) for f in FIELDS if f in errors}
+    ordered.update({f: m for f, m in errors.items() if f not in FIELDS})
+    return ordered
+
+
 def _new_call_page(ui: Console, form: dict[str, Any], errors: dict[str, str]) -> Response:
+    errors = _in_words(errors)
     return page(
         ui.request,
         "calls/new.html",
@@ -55,6 +85,9 @@ def _new_call_page(ui: Console, form: dict[str, Any], errors: dict[str, str]) ->
         title="New call",
         form=form,
         errors=errors,
+        fields=FIELDS,
+        # the first field at fault takes the focus (autofocus: no script needed)
+        focus=next(iter(errors), "asset_id"),
         urgencies=list(Urgency),
         modalities=list(Modality),
     )
@@ -67,15 +100,22 @@ def new_call(ui: Worker) -> Response:
 
 
 @router.get("/assets/pick")
-def pick_asset(ui: AssetReader, asset_q: Annotated[str, Query(max_length=200)] = "") -> Response:
-    """Scanners matching part of a serial number, site or model (a fragment)."""
+def pick_asset(
+    ui: AssetReader,
+    asset_q: Annotated[str, Query(max_length=200)] = "",
+    asset_id: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """Scanners matching part of a serial number, site or model: the combobox's options (a
+    fragment), the one already chosen kept, else the first preselected."""
     assets: list[Any] = []
     if len(asset_q.strip()) >= 2:
         assets, _ = asset_service.list_assets(session=ui.session, q=asset_q, limit=12)
+    ids = [a.id for a in assets]
+    chosen = int(asset_id) if asset_id.isdigit() and int(asset_id) in ids else None
     return templates.TemplateResponse(
         ui.request,
         "calls/_asset_pick.html",
-        {"assets": assets, "asset_q": asset_q, "chosen": None},
+        {"assets": assets, "asset_q": asset_q, "chosen": chosen or (ids[0] if ids else None)},
     )
 
 
@@ -100,29 +140,23 @@ def create_call(
         "patient_impact": bool(patient_impact),
         "symptom": symptom,
     }
+    # every field at fault at once, the missing scanner with the others
+    errors = {} if asset_id else {"asset_id": NO_SCANNER}
     try:
-        if not asset_id:
-            raise InvalidInput(
-                "pick the scanner",
-                errors=[
-                    {
-                        "field": "asset_id",
-                        "message": "type part of the serial or site, then pick one",
-                    }
-                ],
-            )
         data = CallCreate(
             caller_name=caller_name.strip(),
             callback_number=callback_number.strip(),
-            asset_id=asset_id,
+            asset_id=asset_id or None,
             urgency=urgency,
             patient_impact=bool(patient_impact),
             symptom=symptom.strip(),
         )
+        if errors:
+            raise InvalidInput("pick the scanner", errors=[])
         call = service.open_call(session=ui.session, data=data, principal=ui.signed.principal)
     except (InvalidInput, ValidationError) as exc:
         ui.session.rollback()
         if asset_q:
             form["assets"], _ = asset_service.list_assets(session=ui.session, q=asset_q, limit=12)
-        return _new_call_page(ui, form, field_errors(exc))
+        return _new_call_page(ui, form, {**errors, **field_errors(exc)})
     return redirect(ui.request, f"/ui/calls/{call.id}?done=opened")

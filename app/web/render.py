@@ -11,19 +11,24 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import Permission
+from app.auth.service import Principal
 from app.errors import DomainError, Forbidden, InvalidInput, Unauthorized, validation_errors
+from app.notifications import service as notifications
 from app.web.service import SignedIn
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
+# (key, address, label, permission, only for a person's key)
 NAV = (
-    ("calls", "/ui/calls", "Calls", Permission.CALLS_WORK),
-    ("queue", "/ui/escalations", "Escalation queue", Permission.ESCALATIONS_READ),
-    ("articles", "/ui/articles", "Knowledge", Permission.ARTICLES_WRITE),
-    ("gaps", "/ui/gaps", "Gaps", Permission.ARTICLES_WRITE),
+    ("calls", "/ui/calls", "Calls", Permission.CALLS_WORK, False),
+    ("work", "/ui/work", "My work", Permission.ACTIONS_READ, True),
+    ("queue", "/ui/escalations", "Escalation queue", Permission.ESCALATIONS_READ, False),
+    ("articles", "/ui/articles", "Knowledge", Permission.ARTICLES_WRITE, False),
+    ("gaps", "/ui/gaps", "Gaps", Permission.ARTICLES_WRITE, False),
 )
 
 
@@ -69,8 +74,10 @@ def page(
     principal = signed.principal if signed else None
     nav = [
         (key, href, label)
-        for key, href, label, perm in NAV
-        if principal is not None and principal.can(perm)
+        for key, href, label, perm, person_only in NAV
+        if principal is not None
+        and principal.can(perm)
+        and (principal.person_id is not None or not person_only)
     ]
     return templates.TemplateResponse(
         request,
@@ -79,12 +86,26 @@ def page(
             "me": principal,
             "csrf": signed.csrf_token if signed else "",
             "nav": nav,
+            "header_unread": unread_count(request, principal),
             "section": section,
             "can": (lambda p: principal is not None and principal.can(Permission(p))),
             **context,
         },
         status_code=status,
     )
+
+
+def unread_count(request: Request, principal: Principal | None) -> int | None:
+    """The header's unread count: None for no one signed in or an integration client."""
+    if principal is None or principal.person_id is None:
+        return None
+    # its own short read: `page` is not handed the request's session (WAL: no lock waits)
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as session:
+        _, unread = notifications.list(
+            session=session, person_id=principal.person_id, unread_only=True, limit=1
+        )
+    return unread
 
 
 def redirect(request: Request, url: str) -> Response:

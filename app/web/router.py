@@ -108,6 +108,8 @@ def home(request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]) 
     p = signed.principal
     if p.can(P.CALLS_ESCALATE) or (p.can(P.CALLS_WORK) and not p.can(P.ESCALATIONS_READ)):
         return RedirectResponse("/ui/calls", status_code=303)
+    if p.can(P.WORK_ORDERS_WORK) and not p.can(P.ESCALATIONS_HANDLE):
+        return RedirectResponse("/ui/work", status_code=303)
     if p.can(P.ESCALATIONS_READ):
         return RedirectResponse("/ui/escalations", status_code=303)
     if p.can(P.ARTICLES_WRITE):
@@ -124,7 +126,16 @@ def home(request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]) 
 
 def install(app: FastAPI) -> None:
     """Mount the console: its routers and static files."""
-    from app.web import call_panels, calls, escalations, intake, knowledge, notifications, work
+    from app.web import (
+        call_panels,
+        calls,
+        escalations,
+        intake,
+        knowledge,
+        markdown,  # noqa: F401  (registers the `md` template filter)
+        notifications,
+        work,
+    )
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router)

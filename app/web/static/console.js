@@ -99,6 +99,11 @@
     const submitter = event.submitter;
     const item = form.closest("ol.results > li");
     const keep = item ? item.id : null;
+    // an outcome: where the keyboard goes next depends on the list as it was
+    const outcome = item && submitter && submitter.name === "outcome" ? submitter.value : null;
+    const order = outcome ? results().map(function (li) { return li.id; }) : [];
+    const details = item ? item.querySelector("details") : null;
+    const stepsOpen = !!(details && details.open);
     const body = new FormData(form);
     if (submitter && submitter.name) body.append(submitter.name, submitter.value);
     fetch(form.action, { method: "POST", body: body, headers: { "X-Partial": "1" }, credentials: "same-origin" })
@@ -110,12 +115,53 @@
       .then(function (html) {
         if (html && !swap(html)) document.documentElement.innerHTML = html;
         document.dispatchEvent(new CustomEvent("console:results"));
+        if (outcome) { afterOutcome(outcome, keep, order, stepsOpen); return; }
         // keep the keyboard where it was: on the same article, wherever it moved to
         const again = keep ? document.getElementById(keep) : null;
         if (again) again.focus();
       })
       .catch(function (err) { console.error(err); });
   });
+
+  // After an outcome: "fixed" offers to resolve with that article (the form preselects
+  // it); otherwise on to the next fix not tried yet, its steps open if these were open.
+  function afterOutcome(outcome, keep, order, stepsOpen) {
+    const resolve = document.querySelector('#resolve [data-testid="resolve"]');
+    if (outcome === "fixed" && resolve) {
+      resolve.scrollIntoView({ block: "center" });
+      resolve.focus();
+      return;
+    }
+    function untried(id) {
+      const li = id ? document.getElementById(id) : null;
+      return li && !li.querySelector("[data-testid=tried]") ? li : null;
+    }
+    const from = order.indexOf(keep);
+    const ahead = order.slice(from + 1).concat(order.slice(0, Math.max(from, 0)));
+    let next = null;
+    for (let i = 0; i < ahead.length && !next; i++) next = untried(ahead[i]);
+    next = next || results().filter(function (li) { return untried(li.id); })[0] || document.getElementById(keep);
+    if (!next) return;
+    const steps = next.querySelector("details");
+    if (steps && stepsOpen) steps.open = true;
+    next.focus();
+  }
+
+  // Targets in the status bar: time left, or overdue in words, said as the server says it;
+  // one timer for the page, reading the bar afresh each time (its fragment is swapped).
+  function span(m) { return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min"; }
+  function tickTargets() {
+    document.querySelectorAll(".status-bar time[data-target-due]").forEach(function (el) {
+      const s = (Date.parse(el.getAttribute("data-target-due")) - Date.now()) / 1000;
+      const text = s >= 0 ? span(Math.floor(s / 60)) + " left" : "overdue by " + span(Math.ceil(-s / 60));
+      if (el.textContent !== text) el.textContent = text;
+      el.classList.toggle("overdue", s < 0);
+    });
+  }
+  if (document.querySelector(".status-bar time[data-target-due]")) {
+    tickTargets();
+    setInterval(tickTargets, 1000);
+  }
 
   // Keyboard: shortcuts listed on screen in the element with data-shortcuts.
   function typing(el) {
