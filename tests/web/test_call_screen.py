@@ -359,3 +359,18 @@ def test_target_text() -> None:
     assert due_text(now + timedelta(minutes=29, seconds=50), now) == ("29 min left", False)
     assert due_text(now + timedelta(hours=7, minutes=5), now) == ("7 h 5 min left", False)
     assert due_text(now - timedelta(minutes=11, seconds=58), now) == ("overdue by 12 min", True)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 768), (390, 844)])
+def test_escalate_and_the_first_fix_are_on_the_first_screen(
+    page: Page, live: Live, width: int, height: int
+) -> None:
+    """Defect 10: Escalate sat below the fold at 1024 px, and at 390 px the page was wider
+    than the phone with the first result below the fold."""
+    page.set_viewport_size({"width": width, "height": height})
+    _start_call(page, live)
+    _results_on_screen(page)
+    expect(page.get_by_role("link", name=re.compile("Escalate to tier 2"))).to_be_in_viewport()
+    first = page.locator("ol.results > li").first
+    expect(first).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
