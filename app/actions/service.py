@@ -345,12 +345,18 @@ def cancel_with_call(*, session: Session, call: Call, principal: Principal) -> l
         )
     )
     for action in actions:
-        LIFECYCLE.move(action, A.CANCELLED)
-        action.cancelled_at = utcnow()
-        action.cancel_reason = f"call {call.id} cancelled"
-        reason = action.cancel_reason
-        _step(session, action, call, principal, EventType.ACTION_UPDATED, reason=reason)
+        _call_off(session, action, call, principal, f"call {call.id} cancelled")
     return actions
+
+
+def _call_off(
+    session: Session, action: Action, call: Call, principal: Principal, reason: str
+) -> None:
+    """Cancel the action with a reason, on the timeline and as `action.updated`."""
+    LIFECYCLE.move(action, A.CANCELLED)
+    action.cancelled_at = utcnow()
+    action.cancel_reason = reason
+    _step(session, action, call, principal, EventType.ACTION_UPDATED, reason=reason)
 
 
 def cancel(
@@ -370,9 +376,6 @@ def cancel(
             assigned_by_id=action.assigned_by,
         )
     check_version(f"action {action.id}", action.version, if_match, required=False)
-    LIFECYCLE.move(action, A.CANCELLED)
-    action.cancelled_at = utcnow()
-    action.cancel_reason = reason
     call = call_service.get(session=session, call_id=action.call_id)
-    _step(session, action, call, principal, EventType.ACTION_UPDATED, reason=reason)
+    _call_off(session, action, call, principal, reason)
     return action
