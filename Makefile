@@ -9,7 +9,7 @@ export ORT_DISABLE_TELEMETRY := 1
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install browser axe lint typecheck load reindex eval screenshots clean
+.PHONY: run test install browser haproxy cluster axe lint typecheck load reindex eval screenshots clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -43,6 +43,21 @@ browser:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser tests will be skipped"; }
 
+# the cluster (and its test) put Debian's haproxy in front of the replicas; installed here
+# when missing (needs root or sudo)
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+	  echo "installing Debian's haproxy for the cluster"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q haproxy >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q haproxy >/dev/null; } || \
+	  echo "could not install haproxy: make cluster cannot start and the cluster tests will be skipped"; }
+
+# three replicas on the PostgreSQL database DATABASE_URL names, haproxy in front on
+# 127.0.0.1:8000 (python -m scripts.cluster --help for the options)
+cluster: install haproxy
+	$(BIN)/python -m scripts.cluster $(CLUSTER_ARGS)
+
 # axe-core for the accessibility tests, from the npm registry, checked against the sha512 the
 # registry publishes for this version (dist.integrity), kept out of git in .cache/axe/
 AXE_VERSION := 4.10.3
@@ -64,7 +79,7 @@ $(AXE_STAMP):
 
 # the whole suite: the marker expression overrides pyproject's "not slow" (a later -m in
 # PYTEST_ARGS overrides this one, e.g. PYTEST_ARGS='-m "not slow"' for the quick run)
-test: install browser axe
+test: install browser haproxy axe
 	$(BIN)/ruff check app embeddings scripts tests
 	$(BIN)/mypy app embeddings scripts
 	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)

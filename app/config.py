@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, field_validator
+from pydantic import Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -98,7 +98,8 @@ class Settings(BaseSettings):
         ge=0,
         le=300,
         description="How long a verified API key is trusted without a database look-up; "
-        "revocations made through this process apply at once, others within this time "
+        "revocations and role changes made through the API reach every process at once "
+        "(the change feed), a change written to the database by hand within this time "
         "(0: look up every request).",
     )
     search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
@@ -154,9 +155,17 @@ class Settings(BaseSettings):
     webhook_worker: bool = Field(True, description="Send webhook deliveries in the background.")
     webhook_poll_seconds: float = Field(0.5, gt=0, description="How often due deliveries run.")
     webhook_backoff_seconds: float = Field(
-        2.0, ge=0, description="First retry delay; doubles on each failure."
+        2.0,
+        ge=0,
+        description="First retry delay; doubles on each failure (webhooks: up to "
+        "WEBHOOK_BACKOFF_MAX_SECONDS).",
     )
-    webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a delivery fails.")
+    webhook_max_attempts: int = Field(
+        8,
+        ge=1,
+        description="E-mail attempts before a notification's e-mail fails (webhook deliveries "
+        "retry for WEBHOOK_RETRY_HOURS instead).",
+    )
     web_session_hours: float = Field(
         12, gt=0, le=24 * 30, description="How long a web console sign-in lasts."
     )
@@ -170,6 +179,151 @@ class Settings(BaseSettings):
         "2026-11-29: 1 of 126 right top hits of the seed evaluation scores under 0.55, and "
         "199 of 200 off-library questions, StackFAQ's web-app FAQ, do).",
     )
+
+    # -- several processes (docs/deployment.md) --
+    feed_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often a process reads the change feed when nothing woke it (on "
+        "PostgreSQL, LISTEN/NOTIFY wakes every process at each commit; this is the fallback).",
+    )
+    index_write_wait_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="How long an article write waits for this process's search index before "
+        "answering: it is committed already, and the index re-embeds it on a low-priority "
+        "thread so that searches go first; past this, the answer goes and the index catches "
+        "up behind it (0: answer at commit).",
+    )
+    feed_keep_hours: float = Field(
+        48,
+        gt=0,
+        description="How long change-feed rows are kept; a process that was away longer "
+        "compares its whole index with the database instead.",
+    )
+
+    # -- webhook hardening --
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Internal receivers webhooks may reach on purpose, as JSON: networks "
+        '(CIDR) or addresses, and host names, e.g. ["10.20.0.0/16", "hooks.internal"]. Any '
+        "other loopback, private, link-local (cloud metadata), multicast or reserved address "
+        "is refused, when subscribing and again at each connection.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key that encrypts webhook signing secrets in the database (several, "
+        "comma-separated, to rotate: the first encrypts). Unset: one is generated into "
+        "DATA_DIR/secret.key; processes not sharing that folder must all set this.",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest a delivery's HTTP request may take, in all."
+    )
+    webhook_concurrency: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Deliveries sent at once by a process, each to a different subscription "
+        "(a receiver that hangs holds one of them, up to WEBHOOK_TIMEOUT_SECONDS).",
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    webhook_retry_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long after its first attempt a failing delivery is retried before it "
+        "is marked failed (re-deliverable).",
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_or_hosts(cls, v: list[str]) -> list[str]:
+        from app.webhooks.guard import parse_allowed
+
+        parse_allowed(v)  # raises ValueError naming a bad entry
+        return v
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        from app.webhooks.secrets import split_keys
+
+        try:
+            split_keys(v.get_secret_value())
+        except ValueError:
+            raise ValueError(
+                "must be Fernet keys (32 url-safe base64-encoded bytes), e.g. from "
+                "python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            ) from None
+        return v
+
+    # -- rate limits, proxies, security headers --
+    redis_url: str | None = Field(
+        None,
+        description="Redis holding the rate-limit counters that every process shares, e.g. "
+        "redis://127.0.0.1:6379/0; unset: each process counts alone, in memory. When Redis "
+        "cannot be reached, requests are let through (fail open), a warning is logged, and "
+        "Redis is tried again a few seconds later.",
+    )
+    rate_limit: str = Field(
+        "3000/minute",
+        description="Requests allowed per API key over a moving window, the console's "
+        "pages included (they count against the signed-in person's key), in the `limits` "
+        'notation: "3000/minute", "100/second;3000/minute"; beyond it, 429 with '
+        "Retry-After. The default leaves room for an integration searching 20 times a "
+        "second and a dispatcher's live search; give a busy integration a key of its own. "
+        "Empty or 0: no limit.",
+    )
+    auth_failure_limit: str = Field(
+        "30/minute",
+        description="Failed authentications (unknown or revoked key, refused console "
+        "sign-in) allowed per client address over a moving window; beyond it, that "
+        "address's keys are not checked and get 429 until the window frees (slows key "
+        "guessing). Empty or 0: no limit.",
+    )
+    rate_limit_prefix: str = Field(
+        "helpdesk",
+        min_length=1,
+        max_length=100,
+        description="Prefix of the rate-limit counters in Redis (deployments sharing one "
+        "Redis use different prefixes).",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="Proxies whose X-Forwarded-Proto and X-Forwarded-For are believed "
+        "(comma-separated addresses or networks, * for any), as uvicorn's option of the same "
+        "name: a request relayed over HTTPS by one of them gets Secure cookies, and rate "
+        "limits see the client's address, not the proxy's. Empty: no proxy is believed.",
+    )
+
+    @field_validator("rate_limit", "auth_failure_limit")
+    @classmethod
+    def _limits_notation(cls, v: str) -> str:
+        from limits import parse_many
+
+        v = v.strip()
+        if v in ("", "0"):
+            return ""
+        try:
+            items = parse_many(v)
+        except ValueError as exc:
+            raise ValueError(f'not a rate limit such as "600/minute": {exc}') from exc
+        if any(item.amount < 1 for item in items):
+            raise ValueError("each limit allows at least 1 request (0 alone: no limit)")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("redis://", "rediss://")):
+            raise ValueError("a redis:// or rediss:// URL")
+        return v or None
 
     @field_validator("response_target_minutes", "resolution_target_minutes")
     @classmethod

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Connection,
     DateTime,
     Engine,
     MetaData,
@@ -28,7 +30,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # the newest migration's revision: a database already there starts without importing
 # Alembic or reading the migration scripts (a test checks it against the scripts' head)
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
+# pg_advisory_xact_lock's key while migrating (any constant used for nothing else)
+MIGRATION_LOCK = 7_310_021_002
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -72,6 +76,10 @@ def isoformat(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+CONNECT_TIMEOUT = 5  # seconds to open a PostgreSQL connection
+POOL_TIMEOUT = 10  # seconds to wait for a pooled connection when all are in use
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -90,7 +98,19 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # bounded waits, so a request answers 503 while the server is away instead of hanging
+    # (app/errors.py): for a new connection, and for a free one from the pool
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url:  # the URL's own value wins
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args=connect_args,
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -101,9 +121,13 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def current_revision(engine: Engine) -> str | None:
     """The database's migration revision (None for a database never migrated)."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return _revision(conn)
+
+
+def _revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def alembic_config() -> Config:
@@ -124,8 +148,50 @@ def migrate(engine: Engine) -> None:
 
     cfg = alembic_config()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # processes starting together migrate one at a time; the later ones find the
+            # schema current once the lock is theirs (it goes with the transaction)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            if _revision(conn) == HEAD_REVISION:
+                return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def hold_sqlite(url: str) -> IO[bytes] | None:
+    """Keep other service processes off a SQLite database (it is single-process): an
+    exclusive lock on a file beside it, held while the returned file stays open. None for
+    other databases and in-memory SQLite."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        return None
+    import fcntl
+
+    lock_path = Path(f"{path}.service.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_path, "a+b")  # noqa: SIM115 - held for the life of the service
+    try:
+        fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by another process (POSIX locks belong to a process)
+        fh.seek(0)
+        holder = fh.read().decode(errors="replace").strip() or "another process"
+        fh.close()
+        raise SingleProcessDatabase(
+            f"the SQLite database {path} is already served by process {holder}: SQLite "
+            "runs one service process (no --workers). For several processes, point "
+            "DATABASE_URL at PostgreSQL (docs/deployment.md)."
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()).encode())
+    fh.flush()
+    return fh
+
+
+class SingleProcessDatabase(RuntimeError):
+    """A second service process tried to share a SQLite database."""
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -11,12 +12,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -89,6 +92,74 @@ class PayloadTooLarge(DomainError):
 
     status = 413
     title = "Payload too large"
+
+
+class DatabaseUnavailable(DomainError):
+    """The database cannot be reached or cannot serve just now (restarting, full pool)."""
+
+    status = 503
+    title = "Database unavailable"
+    # long enough for a restart to finish, short enough that a dispatcher's retry is prompt
+    retry_after = 5
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database cannot be reached just now; nothing was changed, retry shortly"
+        )
+
+
+# SQLSTATE classes that mean "not now" rather than "wrong": connection exception,
+# insufficient resources, operator intervention (shutdown, restart, cancel), system error
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "58")
+# SQLite's primary result codes for a file it cannot use now: busy, locked, I/O error,
+# full, cannot open (a bug such as "no such table" stays a 500)
+_SQLITE_UNAVAILABLE = {5, 6, 10, 13, 14}
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a storage error means the database is away or overloaded (retry later), as
+    opposed to a bug or a refused write."""
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy past the pool timeout
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:  # the connection died under the statement
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None)
+    if state:
+        return str(state)[:2] in _UNAVAILABLE_SQLSTATES
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF in _SQLITE_UNAVAILABLE
+    # no SQLSTATE: the driver could not connect, or lost the connection
+    return True
+
+
+class OutageLog:
+    """What a background loop logs when a round fails: a database outage once when it
+    starts and once when it ends (not a traceback per round), anything else in full."""
+
+    def __init__(self, logger: logging.Logger, loop: str) -> None:
+        self.logger = logger
+        self.loop = loop
+        self.down = False
+
+    def failed(self, exc: BaseException) -> None:
+        """Report a failed round."""
+        if database_unavailable(exc):
+            if not self.down:
+                self.logger.warning("%s: the database is unavailable; retrying", self.loop)
+                self.down = True
+            return
+        self.logger.error("%s failed", self.loop, exc_info=exc)
+
+    def succeeded(self) -> None:
+        """Report a round that worked (ends an outage)."""
+        if self.down:
+            self.logger.info("%s: the database answers again", self.loop)
+            self.down = False
 
 
 def problem(
@@ -193,9 +264,26 @@ def install(
         assert isinstance(exc, IntegrityError | StaleDataError)
         return await _domain(request, storage_conflict(exc))
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            raise exc  # a bug: the 500 below, with its traceback logged
+        # the driver's message names the server (never shown to the client)
+        log.warning("database unavailable (%s): %s", request.url.path, _first_line(exc))
+        unavailable = DatabaseUnavailable()
+        response = await _domain(request, unavailable)
+        response.headers["Retry-After"] = str(unavailable.retry_after)
+        return response
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem(500, "Internal error", "An unexpected error occurred; it was logged.")
+
+
+def _first_line(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig) else ''}"
 
 
 def _leaves(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,11 +25,16 @@ from app.auth.router import router as auth_router
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.contacts.router import router as contacts_router
-from app.db import make_engine, make_sessionmaker, migrate
+from app.db import hold_sqlite, make_engine, make_sessionmaker, migrate
 from app.deps import CommitHook, refuse_nul
+from app.feed.follower import FeedFollower
+from app.feed.models import Topic
 from app.notifications import service as notification_service
 from app.notifications.email import EmailWorker
 from app.notifications.router import router as notifications_router
+from app.ratelimit.limiter import RateLimiter
+from app.ratelimit.middleware import Hardening
+from app.search import slots as index_slots
 from app.search.index import (
     ArticleIndex,
     Encoder,
@@ -46,6 +53,7 @@ from app.webhooks.service import DeliveryWorker
 from app.workorders.router import router as workorders_router
 
 log = logging.getLogger("app")
+REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 
 DESCRIPTION = """
 Tier-1 troubleshooting assistant for medical-imaging equipment service.
@@ -134,10 +142,34 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_search_threads(settings)
+        # SQLite serves one process: a second one stops here, saying so
+        sqlite_lock = hold_sqlite(settings.effective_database_url)
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)
-        index = index_from_settings(settings, encoder or encoder_from_settings(settings))
+        slot = index_slots.claim(settings.index_dir)
+        index = index_from_settings(
+            settings,
+            encoder or encoder_from_settings(settings),
+            path=slot.path,
+            write_wait=settings.index_write_wait_seconds,
+        )
+        principals = PrincipalCache(settings.auth_cache_seconds)
+        # every process follows the others' committed changes (docs/deployment.md)
+        follower = FeedFollower(
+            engine,
+            sessions,
+            {
+                Topic.ARTICLE: lambda session, refs: index.refresh(session, [int(r) for r in refs]),
+                Topic.AUTH: lambda _session, _refs: principals.clear(),
+            },
+            poll_seconds=settings.feed_poll_seconds,
+            keep_hours=settings.feed_keep_hours,
+            resync=lambda: index.sync(sessions),
+        )
+        # where the feed stands before the index is compared with the database: what is
+        # committed meanwhile is followed after, not missed
+        since = follower.mark()
         # a missing or stale index is rebuilt here, with a progress bar on stderr
         progress, close_bar = tqdm_progress("indexing")
         try:
@@ -145,18 +177,17 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         finally:
             close_bar()
         app.state.settings = settings
-        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
+        app.state.principals = principals
+        app.state.rate_limiter = RateLimiter.from_settings(settings)
+        app.state.index_slot = slot
+        follower.start(since)
+        app.state.feed = follower
         app.state.engine = engine
         app.state.sessions = sessions
         hooks: list[CommitHook] = [record_in_transaction]
         app.state.commit_hooks = hooks
         app.state.index = index
-        worker = DeliveryWorker(
-            sessions,
-            poll_seconds=settings.webhook_poll_seconds,
-            backoff_seconds=settings.webhook_backoff_seconds,
-            max_attempts=settings.webhook_max_attempts,
-        )
+        worker = DeliveryWorker(sessions, settings=settings)
         app.state.webhooks = worker
         if settings.webhook_worker:
             worker.start()
@@ -175,8 +206,12 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             mailer.stop()
             targets.stop()
             worker.stop()
+            follower.stop()
             index.close()
+            slot.release()
             engine.dispose()
+            if sqlite_lock is not None:
+                sqlite_lock.close()
 
     app = FastAPI(
         title="Imaging service help desk",
@@ -190,6 +225,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     webhook_service.listen(notification_service.on_event)
     app.add_middleware(AuditLog)
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(Hardening, settings=settings)
 
     # before the routers: FastAPI prepares an included router's routes when a request
     # first looks through it, so a health check placed after them prepared every route
@@ -197,8 +233,17 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     @app.get("/health", tags=["health"], summary="Liveness and index size")
     def health() -> dict[str, Any]:
         """No key needed: for load balancers and monitoring."""
+        # the database is not checked: every replica shares it, so a load balancer would
+        # take them all out at once, and searches answered from memory with them
         index: ArticleIndex = app.state.index
-        return {"status": "ok", "searchable_articles": len(index)}
+        feed: FeedFollower = app.state.feed
+        return {
+            "status": "ok",
+            "searchable_articles": len(index),
+            # which process answered, and how far it has followed the others' changes
+            "replica": REPLICA,
+            "changes_applied": feed.position,
+        }
 
     app.include_router(search_router)
     app.include_router(articles_router)

@@ -11,6 +11,7 @@ def import_all() -> None:
     import app.auth.models
     import app.calls.models
     import app.contacts.models
+    import app.feed.models
     import app.notifications.models
     import app.web.models
     import app.webhooks.models

@@ -27,3 +27,15 @@ def name_os_thread(name: str | None = None) -> None:
 def _process_symbols() -> ctypes.CDLL:
     # the C library is already loaded into the process: no search for it on disk
     return ctypes.CDLL(None, use_errno=True)
+
+
+def lower_priority(nice: int = 10) -> None:
+    """Make the calling thread yield the cores to the others (Linux: a thread's own nice
+    value), for background work such as re-embedding articles while searches run. A
+    thread cannot take its priority back without privileges: use it on threads of their
+    own."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
+from app.search import slots as index_slots
 from app.search.index import (
     ArticleIndex,
     encoder_from_settings,
@@ -51,7 +52,9 @@ def open_context(
     encoder = encoder or encoder_from_settings(
         settings, threads=max(settings.encoder_threads, os.cpu_count() or 1)
     )
-    index = index_from_settings(settings, encoder, save_delay=0)
+    # an index folder of its own when a running service holds the usual one
+    slot = index_slots.claim(settings.index_dir)
+    index = index_from_settings(settings, encoder, save_delay=0, path=slot.path)
     if sync:
         progress, close = tqdm_progress("indexing")
         try:
@@ -62,6 +65,7 @@ def open_context(
         yield Context(settings, engine, sessions, index)
     finally:
         index.close()
+        slot.release()
         engine.dispose()
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh empty PostgreSQL database, for what only PostgreSQL does (several
+    processes on one database)."""
+    with _pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A private schema of the test PostgreSQL database, dropped afterwards."""
     if PG_SKIP:
         pytest.skip(PG_SKIP)
     assert PG_URL
@@ -89,6 +105,7 @@ def open_app(
         "data_dir": data_dir,
         "database_url": database_url,
         "index_save_delay": 0,
+        "webhook_allowed_networks": ["127.0.0.1"],  # the tests' webhook receivers
     }
     settings = Settings(**(values | overrides))  # type: ignore[arg-type]
     client = TestClient(create_app(settings, encoder=encoder), raise_server_exceptions=False)

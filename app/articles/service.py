@@ -33,6 +33,8 @@ from app.errors import (
     PreconditionRequired,
 )
 from app.errors import validation_errors as _validation_errors
+from app.feed import service as feed_service
+from app.feed.models import Topic
 from app.lifecycle import Lifecycle
 from app.schemas import MAX_ID, LineError, nul_fields
 from app.webhooks import service as webhook_service
@@ -134,7 +136,10 @@ def _published(session: Session, article: Article) -> None:
 
 
 def _notify(session: Session, indexer: ArticleIndexer | None, articles: Sequence[Article]) -> None:
-    """Search follows the change once it is committed (never a write that was not kept)."""
+    """Search follows the change once it is committed (never a write that was not kept):
+    this process's index at once, every other process's through the change feed."""
+    for article in articles:
+        feed_service.record(session=session, topic=Topic.ARTICLE, ref=article.id)
     if indexer is not None and articles:
         changed = builtins.list(articles)
         after_commit(session, lambda: indexer.sync_articles(changed))

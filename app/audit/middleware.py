@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.audit import service
 from app.audit.models import AuditEntry
 from app.deps import response_status
+from app.errors import database_unavailable
 
 log = logging.getLogger(__name__)
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -97,5 +98,10 @@ class AuditLog:
             with sessions() as session:
                 service.create(session=session, entry=entry)
                 session.commit()
-        except Exception:  # the log must never turn a served request into an error
-            log.exception("could not write the audit entry for %s %s", entry.method, entry.path)
+        except Exception as exc:  # the log must never turn a served request into an error
+            if database_unavailable(exc):  # the request itself was refused with a 503
+                log.warning(
+                    "no audit entry for %s %s: database unavailable", entry.method, entry.path
+                )
+            else:
+                log.exception("could not write the audit entry for %s %s", entry.method, entry.path)

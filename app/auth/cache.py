@@ -15,9 +15,9 @@ MAX_KEYS = 10_000
 class PrincipalCache:
     """Principal of each recently verified key, trusted for `ttl` seconds.
 
-    Revoking a key or changing a person through this process clears the cache, so that
-    takes effect at once here; a change made elsewhere (another worker, a script, the
-    database directly) takes effect within `ttl` seconds. Only successful look-ups are
+    Revoking a key or changing a person through the API clears the cache of every
+    process (this one at once, the others through the change feed); a change written to
+    the database directly takes effect within `ttl` seconds. Only successful look-ups are
     kept, so a refused key is checked again every time.
     """
 

@@ -14,7 +14,8 @@ from app.auth import service as auth_service
 from app.auth.cache import PrincipalCache
 from app.auth.permissions import Permission
 from app.auth.service import Principal
-from app.errors import Forbidden
+from app.errors import Forbidden, Unauthorized
+from app.ratelimit import deps as ratelimit
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
@@ -41,14 +42,24 @@ async def get_principal(
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
     """The caller, from its API key (401 when missing or bad); a key verified within
-    AUTH_CACHE_SECONDS is not looked up again."""
+    AUTH_CACHE_SECONDS is not looked up again. 429 past the key's RATE_LIMIT, or from an
+    address past AUTH_FAILURE_LIMIT."""
     raw = bearer.credentials if bearer else header
     principal = cache.get(raw) if raw else None
     if principal is None:
-        # the database look-up blocks: off the event loop
-        principal = await run_in_threadpool(_authenticate, request.app.state.sessions, raw)
+        if raw:
+            # an address that keeps failing gets no more keys checked for a while
+            await ratelimit.refuse_blocked_address(request)
+        try:
+            # the database look-up blocks: off the event loop
+            principal = await run_in_threadpool(_authenticate, request.app.state.sessions, raw)
+        except Unauthorized:
+            if raw:
+                await ratelimit.note_failure(request)
+            raise
         if raw:
             cache.put(raw, principal)
+    await ratelimit.charge_key(request, principal.key_id)
     request.state.principal = principal  # read by the audit log
     return principal
 

@@ -17,6 +17,8 @@ from app.auth.permissions import Permission, Role, permissions_for
 from app.auth.schemas import ClientCreate, KeyCreate, PersonCreate, PersonUpdate
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from app.feed import service as feed_service
+from app.feed.models import Topic
 
 KEY_PREFIX = "hd"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -136,6 +138,8 @@ def update_person(*, session: Session, person_id: int, data: PersonUpdate) -> Pe
     person = get_person(session=session, person_id=person_id)
     for name, value in data.model_dump(exclude_unset=True, mode="json").items():
         setattr(person, name, value)
+    # every process's cache of verified keys forgets them (roles, deactivation)
+    feed_service.record(session=session, topic=Topic.AUTH)
     session.flush()
     return person
 
@@ -203,6 +207,7 @@ def revoke_key(*, session: Session, key_id: int) -> ApiKey:
         raise NotFound(f"no API key with id {key_id}")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        feed_service.record(session=session, topic=Topic.AUTH, ref=key.id)
         session.flush()
     return key
 

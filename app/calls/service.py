@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.articles import service as article_service
@@ -183,8 +185,17 @@ def link(session: Session, call_id: int, article_id: int) -> CallArticle:
     """What happened to one article on one call (created on first use)."""
     found = session.get(CallArticle, (call_id, article_id))
     if found is None:
-        found = CallArticle(call_id=call_id, article_id=article_id, suggested=0, opened=False)
-        session.add(found)
+        # two requests on one call at once (a double click, a search beside an attempt)
+        # may both create it: the later one waits for the first and finds its row
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert(CallArticle)
+            .values(call_id=call_id, article_id=article_id, suggested=0, opened=False)
+            .on_conflict_do_nothing()
+        )
+        found = session.get(CallArticle, (call_id, article_id))
+        assert found is not None
     return found
 
 

@@ -122,7 +122,8 @@ def _record(
     """The search on the timeline, with what it showed; each shown article counted
     (`marks`: extra data on the event, e.g. via="live")."""
     for row in result.results:
-        link(session, call.id, row.id).suggested += 1
+        # counted in the database: searches on one call at once each add theirs
+        link(session, call.id, row.id).suggested = CallArticle.suggested + 1
     shown = [
         {
             "rank": r.rank,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.models import Person
 from app.config import Settings
 from app.db import transaction, utcnow
+from app.errors import OutageLog
 from app.notifications.models import EmailStatus, Notification
 from app.notifications.service import EMAIL_NOTIFICATIONS
 
@@ -124,6 +125,7 @@ class EmailWorker:
         self.backoff_seconds = settings.webhook_backoff_seconds
         self.max_attempts = settings.webhook_max_attempts
         self._stop = threading.Event()
+        self._outage = OutageLog(log, "e-mail sending")
         self._thread: threading.Thread | None = None
         if self.server is not None:
             # every session of this app from now on marks its notifications for e-mail
@@ -149,8 +151,9 @@ class EmailWorker:
         while not self._stop.is_set():
             try:
                 sent = self.run_once()
-            except Exception:  # keep the worker alive; the e-mails stay pending
-                log.exception("e-mail loop failed")
+                self._outage.succeeded()
+            except Exception as exc:  # keep the worker alive; the e-mails stay pending
+                self._outage.failed(exc)
                 sent = 0
             if not sent:
                 self._stop.wait(self.poll_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from embeddings.hybrid import Document, HybridIndex
 from embeddings.pool import WorkPool
 from embeddings.store import Progress, SyncReport
 from embeddings.synonyms import Expansion, read_groups
+from embeddings.threads import lower_priority, name_os_thread
 from embeddings.vector_index import set_search_threads
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ class ArticleIndex:
         query_cache_size: int = 2048,
         search_concurrency: int = 4,
         bm25_fields: Mapping[str, float] | None = None,
+        write_wait: float | None = None,
     ) -> None:
         self._hybrid = HybridIndex(
             encoder,
@@ -150,7 +153,12 @@ class ArticleIndex:
         self.cards = CardCache(card_cache_size)
         self.query_vectors = VectorCache(query_cache_size)
         self.save_delay = save_delay
+        self.write_wait = write_wait
         self.last_sync = SyncReport()
+        # article writes re-embed on this one thread, niced, so searches go first
+        self._writer = ThreadPoolExecutor(
+            1, thread_name_prefix="index-write", initializer=_background_thread
+        )
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
@@ -268,7 +276,20 @@ class ArticleIndex:
     def sync_articles(
         self, articles: Sequence[Article], *, progress: Progress | None = None
     ) -> None:
-        """Index published articles and drop the others (called after each commit)."""
+        """Index published articles and drop the others (called after each commit), on
+        the index's low-priority writing thread: searches meanwhile get the cores first.
+        Waits for it up to `write_wait` seconds (None: until done); the rest goes on
+        behind the answer."""
+        pending = self._writer.submit(self._sync_now, articles, progress)
+        if self.write_wait is None:
+            pending.result()
+            return
+        try:
+            pending.result(timeout=self.write_wait)
+        except TimeoutError:
+            pending.add_done_callback(_log_failure)
+
+    def _sync_now(self, articles: Sequence[Article], progress: Progress | None) -> None:
         # every write drops the article's hit card (a new version gets a new one)
         self.cards.forget(a.id for a in articles)
         published = [a for a in articles if a.status == ArticleStatus.PUBLISHED]
@@ -278,6 +299,28 @@ class ArticleIndex:
         if published:
             self._hybrid.upsert([to_document(a) for a in published], progress=progress)
         self._schedule_save()
+
+    def refresh(self, session: Session, ids: Sequence[int]) -> int:
+        """Bring these articles up to date with the database (changes made by any
+        process); returns how many needed it. An entry already current is left alone."""
+        articles = article_service.get_many(session=session, ids=ids)
+        stale = [a for a in articles if self._differs(a)]
+        found = {a.id for a in articles}
+        vanished = [i for i in ids if i not in found and self._hybrid.version(i) is not None]
+        if vanished:
+            self.cards.forget(vanished)
+            self._hybrid.remove(vanished)
+        if stale:
+            self.sync_articles(stale)
+        elif vanished:
+            self._schedule_save()
+        return len(stale) + len(vanished)
+
+    def _differs(self, article: Article) -> bool:
+        indexed = self._hybrid.version(article.id)
+        if article.status == ArticleStatus.PUBLISHED:
+            return indexed != article.version
+        return indexed is not None
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -303,6 +346,7 @@ class ArticleIndex:
                 self._timer = None
         if pending:
             self._hybrid.save()
+        self._writer.shutdown(wait=True)
         self.searches.close()
         self.batcher.close()
         self._hybrid.close()
@@ -351,6 +395,17 @@ class ArticleIndex:
         return report
 
 
+def _log_failure(done: Future[None]) -> None:
+    error = done.exception()
+    if error is not None:  # the write is committed: the next start repairs the index
+        log.error("indexing an article write failed", exc_info=error)
+
+
+def _background_thread() -> None:
+    name_os_thread()
+    lower_priority()
+
+
 def limit_search_threads(settings: Settings) -> None:
     """FAISS's own threads per search (FAISS_THREADS): concurrent requests already use the
     cores, and its threads would fight them."""
@@ -369,12 +424,19 @@ def encoder_from_settings(settings: Settings, *, threads: int | None = None) -> 
 
 
 def index_from_settings(
-    settings: Settings, encoder: Encoder, *, save_delay: float | None = None
+    settings: Settings,
+    encoder: Encoder,
+    *,
+    save_delay: float | None = None,
+    path: Path | None = None,
+    write_wait: float | None = None,
 ) -> ArticleIndex:
-    """The live article index as configured (save_delay overrides INDEX_SAVE_DELAY)."""
+    """The live article index as configured (save_delay overrides INDEX_SAVE_DELAY; path,
+    the folder: the process's index slot; write_wait: how long an article write waits for
+    the index, None for jobs, which wait until it is done)."""
     return ArticleIndex(
         encoder,
-        settings.index_dir,
+        path or settings.index_dir,
         save_delay=settings.index_save_delay if save_delay is None else save_delay,
         glossary=settings.glossary_path,
         batch_max_size=settings.batch_max_size,
@@ -385,6 +447,7 @@ def index_from_settings(
         query_cache_size=settings.query_cache_size,
         search_concurrency=settings.search_concurrency,
         bm25_fields=settings.bm25_fields,
+        write_wait=write_wait,
     )
 
 

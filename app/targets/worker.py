@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import transaction
+from app.errors import OutageLog
 from app.targets import service
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class TargetWorker:
         self.sessions = sessions
         self.settings = settings
         self._stop = threading.Event()
+        self._outage = OutageLog(log, "target check")
         self._thread: threading.Thread | None = None
         self.rounds = 0  # rounds finished by the thread
         self._round_done = threading.Condition()
@@ -41,8 +43,9 @@ class TargetWorker:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception:  # keep looking; an unclaimed breach is found next round
-                log.exception("target check failed")
+                self._outage.succeeded()
+            except Exception as exc:  # keep looking; an unclaimed breach is found next round
+                self._outage.failed(exc)
             with self._round_done:
                 self.rounds += 1
                 self._round_done.notify_all()

@@ -48,7 +48,7 @@ def _login_page(
         token,
         httponly=True,
         samesite="strict",
-        secure=settings.web_secure_cookies,
+        secure=settings.web_secure_cookies or request.url.scheme == "https",
         path="/ui/login",
     )
     return response
@@ -86,7 +86,7 @@ def login(
         max_age=int(settings.web_session_hours * 3600),
         httponly=True,
         samesite="strict",
-        secure=settings.web_secure_cookies,
+        secure=settings.web_secure_cookies or request.url.scheme == "https",
         path="/",
     )
     done.delete_cookie(LOGIN_COOKIE, path="/ui/login")

@@ -9,22 +9,35 @@ from fastapi import APIRouter, Query, Response, status
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, Route
+from app.deps import DbSession, Route, SettingsDep
 from app.schemas import DbId
 from app.webhooks import service
+from app.webhooks.guard import AddressPolicy
 from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import DeliveryRead, SubscriptionCreate, SubscriptionRead
+from app.webhooks.secrets import box_for
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=Route)
 Admin = Annotated[Principal, permit(P.WEBHOOKS_ADMIN)]
 
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, summary="Subscribe")
-def create_subscription(data: SubscriptionCreate, session: DbSession, _: Admin) -> SubscriptionRead:
+def create_subscription(
+    data: SubscriptionCreate, session: DbSession, settings: SettingsDep, _: Admin
+) -> SubscriptionRead:
     """Deliveries are POSTed as JSON with `X-Helpdesk-Signature: t=<unix>,v1=<hex>`, the
-    HMAC-SHA256 of `<t>.<body>` with the secret; retried with exponential back-off until
-    the receiver answers 2xx (at least once: receivers de-duplicate by event id)."""
-    return SubscriptionRead.model_validate(service.create_subscription(session=session, data=data))
+    HMAC-SHA256 of `<t>.<body>` with the secret; retried with exponential back-off (capped
+    at WEBHOOK_BACKOFF_MAX_SECONDS) for WEBHOOK_RETRY_HOURS until the receiver answers 2xx
+    (at least once: receivers de-duplicate by event id). A URL whose host is or resolves to
+    a loopback, private, link-local, multicast or reserved address is refused (422) unless
+    WEBHOOK_ALLOWED_NETWORKS lists it; the secret is stored encrypted."""
+    sub = service.create_subscription(
+        session=session,
+        data=data,
+        policy=AddressPolicy.from_entries(settings.webhook_allowed_networks),
+        box=box_for(settings),
+    )
+    return SubscriptionRead.model_validate(sub)
 
 
 @router.get("/subscriptions", summary="List subscriptions")

@@ -1,23 +1,19 @@
-"""Outbox, signed deliveries with exponential back-off, and re-delivery."""
+"""Outbox, subscriptions (checked addresses, encrypted secrets), deliveries and re-delivery;
+the sending is in app/webhooks/worker.py."""
 
 from __future__ import annotations
 
 import builtins
-import hashlib
-import hmac
-import json
 import logging
-import threading
-import time
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import NotFound
+from app.errors import InvalidInput, NotFound
+from app.webhooks.guard import AddressPolicy, AddressRefused, Unresolvable
 from app.webhooks.models import (
     Delivery,
     DeliveryAttempt,
@@ -27,12 +23,15 @@ from app.webhooks.models import (
     Subscription,
 )
 from app.webhooks.schemas import DeliveryAttemptRead, DeliveryRead, SubscriptionCreate
+from app.webhooks.secrets import SecretBox
 
-if TYPE_CHECKING:
-    import httpx
+# re-exported: where app/main.py, receivers' examples and the tests have found them
+from app.webhooks.signing import SIGNATURE_HEADER as SIGNATURE_HEADER
+from app.webhooks.signing import sign as sign
+from app.webhooks.signing import verify as verify
+from app.webhooks.worker import DeliveryWorker as DeliveryWorker
 
 log = logging.getLogger(__name__)
-SIGNATURE_HEADER = "X-Helpdesk-Signature"
 
 
 Listener = Callable[[Session, OutboxEvent], None]
@@ -65,28 +64,33 @@ def emit(*, session: Session, type: EventType, payload: dict[str, Any]) -> None:
             )
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header value: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
-    """Check a signature header (what a receiver does); rejects stale timestamps."""
+def create_subscription(
+    *, session: Session, data: SubscriptionCreate, policy: AddressPolicy, box: SecretBox
+) -> Subscription:
+    """Subscribe a receiver at an address the policy allows; its secret stored encrypted."""
     try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(time.time() - timestamp) > tolerance:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
-
-
-def create_subscription(*, session: Session, data: SubscriptionCreate) -> Subscription:
-    """Subscribe a receiver."""
+        policy.check_url(str(data.url))
+    except AddressRefused as exc:
+        why = f"its host is a {exc.kind} address"
+        raise InvalidInput(
+            f"webhooks may not be sent to this URL: {why}",
+            errors=[
+                {
+                    "field": "url",
+                    "message": f"{why}; internal receivers must be listed in "
+                    "WEBHOOK_ALLOWED_NETWORKS",
+                }
+            ],
+        ) from None
+    except Unresolvable:
+        raise InvalidInput(
+            "webhooks may not be sent to this URL: its host name does not resolve",
+            errors=[{"field": "url", "message": "the host name does not resolve"}],
+        ) from None
     sub = Subscription(
-        url=str(data.url), secret=data.secret, event_types=[str(t) for t in data.event_types]
+        url=str(data.url),
+        secret=box.seal(data.secret),
+        event_types=[str(t) for t in data.event_types],
     )
     session.add(sub)
     session.flush()
@@ -141,7 +145,7 @@ def list_deliveries(
 
 
 def redeliver(*, session: Session, delivery_id: int) -> DeliveryRead:
-    """Send a delivery again now, whatever its status."""
+    """Send a delivery again now, whatever its status, with a new retry window."""
     d = session.get(Delivery, delivery_id)
     if d is None:
         raise NotFound(f"no delivery with id {delivery_id}")
@@ -149,141 +153,3 @@ def redeliver(*, session: Session, delivery_id: int) -> DeliveryRead:
     d.next_attempt_at = utcnow()
     session.flush()
     return _delivery_read(session, d)
-
-
-class DeliveryWorker:
-    """Background thread sending due deliveries; survives restarts because the state is
-    in the database (a pending delivery is picked up by the next process)."""
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        *,
-        poll_seconds: float = 0.5,
-        backoff_seconds: float = 2.0,
-        max_attempts: int = 8,
-        timeout_seconds: float = 5.0,
-    ) -> None:
-        self.sessions = sessions
-        self.poll_seconds = poll_seconds
-        self.backoff_seconds = backoff_seconds
-        self.max_attempts = max_attempts
-        self.timeout_seconds = timeout_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # made on the first delivery: httpx and its TLS set-up would slow every start
-        self._http: httpx.Client | None = None
-        self._http_lock = threading.Lock()
-
-    def _client(self) -> httpx.Client:
-        with self._http_lock:
-            if self._http is None:
-                import httpx
-
-                self._http = httpx.Client(timeout=self.timeout_seconds)
-            return self._http
-
-    def start(self) -> None:
-        """Start polling in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the current delivery."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout_seconds + 2)
-        with self._http_lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = self.run_once()
-            except Exception:  # keep the worker alive; the delivery stays pending
-                log.exception("webhook delivery loop failed")
-                sent = 0
-            if not sent:
-                self._stop.wait(self.poll_seconds)
-
-    def run_once(self, limit: int = 20) -> int:
-        """Attempt every due delivery once; returns how many were attempted."""
-        with self.sessions() as session:
-            due = session.scalars(
-                select(Delivery.id)
-                .where(Delivery.status == DeliveryStatus.PENDING)
-                .where(Delivery.next_attempt_at <= utcnow())
-                .order_by(Delivery.next_attempt_at)
-                .limit(limit)
-            ).all()
-        for delivery_id in due:
-            self._attempt(delivery_id)
-        return len(due)
-
-    def _attempt(self, delivery_id: int) -> None:
-        with self.sessions() as session:
-            d = session.get(Delivery, delivery_id)
-            if d is None or d.status != DeliveryStatus.PENDING:
-                return
-            # claim it: push the next attempt out so a second worker does not send it too
-            claim_until = utcnow() + timedelta(seconds=self.timeout_seconds * 3)
-            claimed = session.execute(
-                update(Delivery)
-                .where(Delivery.id == d.id, Delivery.next_attempt_at == d.next_attempt_at)
-                .values(next_attempt_at=claim_until)
-            ).rowcount  # type: ignore[attr-defined]
-            session.commit()
-            if not claimed:
-                return
-            event = session.get(OutboxEvent, d.event_id)
-            sub = session.get(Subscription, d.subscription_id)
-            if event is None or sub is None:
-                return
-            body = json.dumps(
-                {
-                    "id": event.id,
-                    "type": event.type,
-                    "created_at": event.created_at.isoformat(),
-                    "data": event.payload,
-                },
-                separators=(",", ":"),
-            ).encode()
-            headers = {
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(sub.secret, int(time.time()), body),
-                "X-Helpdesk-Event": event.type,
-                "X-Helpdesk-Delivery": str(d.id),
-            }
-            started = time.perf_counter()
-            code: int | None = None
-            error: str | None = None
-            import httpx  # imported on the first delivery, not at start-up
-
-            try:
-                response = self._client().post(sub.url, content=body, headers=headers)
-                code = response.status_code
-                if not 200 <= code < 300:
-                    error = f"receiver answered {code}"
-            except httpx.HTTPError as exc:
-                error = f"{exc.__class__.__name__}: {exc}"
-            took = (time.perf_counter() - started) * 1000
-            d = session.get(Delivery, delivery_id)
-            assert d is not None
-            session.add(
-                DeliveryAttempt(delivery_id=d.id, status_code=code, error=error, duration_ms=took)
-            )
-            d.attempts += 1
-            if error is None:
-                d.status = DeliveryStatus.DELIVERED
-                d.delivered_at = utcnow()
-                d.last_error = None
-            else:
-                d.last_error = error
-                if d.attempts >= self.max_attempts:
-                    d.status = DeliveryStatus.FAILED
-                else:
-                    delay = self.backoff_seconds * 2 ** (d.attempts - 1)
-                    d.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            session.commit()

@@ -54,3 +54,40 @@ def test_a_key_reused_with_another_body_is_refused(desk: Desk) -> None:
     assert [e["field"] for e in other.json()["errors"]] == ["Idempotency-Key"]
     same = desk.client.post(f"/calls/{cid}/escalate", json={"reason": "x"}, headers=headers)
     assert (same.status_code, same.json()["id"]) == (200, first.json()["id"])
+
+
+def test_simultaneous_searches_on_one_call_are_all_answered_and_counted(desk: Desk) -> None:
+    """A double click, or a search beside an attempt, on a call: each is answered and
+    each search counts once for every article it showed."""
+    from sqlalchemy import select
+
+    from app.calls.models import CallArticle
+    from tests.calls.test_call_flow import _open
+
+    cid = _open(desk)["id"]
+    searches = 6
+    barrier = threading.Barrier(searches)
+    answers: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+
+    def search() -> None:
+        barrier.wait()
+        response = desk.client.post(
+            f"/calls/{cid}/search", json={"query": "popping"}, headers=desk.as_(desk.dispatcher)
+        )
+        with lock:
+            answers.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=search) for _ in range(searches)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [code for code, _ in answers] == [200] * searches, answers
+    shown: dict[int, int] = {}
+    for _, body in answers:
+        for hit in body["results"]:
+            shown[hit["id"]] = shown.get(hit["id"], 0) + 1
+    with desk.client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        links = session.scalars(select(CallArticle).where(CallArticle.call_id == cid)).all()
+    assert {x.article_id: x.suggested for x in links} == shown

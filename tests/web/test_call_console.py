@@ -40,7 +40,8 @@ def test_dispatcher_works_a_call_from_sign_in_to_escalation(page: Page, live: Li
     # results appear as the dispatcher types, ranked, with steps and tier-2 marks
     page.fill("#q", "")
     page.locator("#q").press_sequentially("popping noise and streaks in the images", delay=20)
-    page.wait_for_function("document.body.dataset.lastResultMs !== undefined")
+    # an attribute selector, not a JavaScript predicate: the console's policy forbids eval
+    page.wait_for_selector("body[data-last-result-ms]", state="attached")
     first = page.locator("ol.results > li").first
     expect(first.locator(".hit-title")).to_contain_text("Popping sound")
     expect(first.locator(".why")).to_contain_text("semantic similarity")
