@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PositiveFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# a host name in an allow-list (RFC 1123 labels; underscores as DNS allows them)
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOST_NAME = re.compile(rf"(?=.{{1,254}}$)(?:{_LABEL}\.)*{_LABEL}\.?")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_allowed(entries: Iterable[str]) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
+    """Split allow-list entries into networks (CIDR or single address) and host names;
+    raises ValueError for an entry that is neither."""
+    networks: list[IPNetwork] = []
+    hosts: set[str] = set()
+    for entry in entries:
+        text = entry.strip()
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            if not HOST_NAME.fullmatch(text):
+                raise ValueError(f"{entry!r} is neither a network nor a host name") from None
+            hosts.add(text.lower().rstrip("."))
+    return tuple(networks), frozenset(hosts)
+
+
+def split_keys(value: str) -> list[bytes]:
+    """SECRET_KEY's keys: one Fernet key, or several separated by commas (the first is used
+    to encrypt, all to decrypt). Raises ValueError for a malformed key."""
+    keys = [k.strip().encode("ascii") for k in value.split(",") if k.strip()]
+    if not keys:
+        raise ValueError("no key")
+    for key in keys:
+        from cryptography.fernet import Fernet
+
+        Fernet(key)  # raises ValueError unless it is 32 url-safe base64-encoded bytes
+    return keys
 
 
 class Settings(BaseSettings):
@@ -241,8 +278,6 @@ class Settings(BaseSettings):
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks_or_hosts(cls, v: list[str]) -> list[str]:
-        from app.webhooks.guard import parse_allowed
-
         parse_allowed(v)  # raises ValueError naming a bad entry
         return v
 
@@ -251,8 +286,6 @@ class Settings(BaseSettings):
     def _fernet_keys(cls, v: SecretStr | None) -> SecretStr | None:
         if v is None or not v.get_secret_value():
             return None
-        from app.webhooks.secrets import split_keys
-
         try:
             split_keys(v.get_secret_value())
         except ValueError:

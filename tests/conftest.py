@@ -62,7 +62,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    with _pg_schema() as url:
+    with pg_schema() as url:
         yield url
 
 
@@ -70,12 +70,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def postgres_url() -> Iterator[str]:
     """A fresh empty PostgreSQL database, for what only PostgreSQL does (several
     processes on one database)."""
-    with _pg_schema() as url:
+    with pg_schema() as url:
         yield url
 
 
 @contextmanager
-def _pg_schema() -> Iterator[str]:
+def pg_schema() -> Iterator[str]:
     """A private schema of the test PostgreSQL database, dropped afterwards."""
     if PG_SKIP:
         pytest.skip(PG_SKIP)

@@ -5,20 +5,18 @@ its own network, or of the cloud metadata service at 169.254.169.254)."""
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from app.config import IPNetwork, parse_allowed
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], list[str]]
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT: someone's inside
-_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-HOST_NAME = re.compile(rf"(?=.{{1,254}}$)(?:{_LABEL}\.)*{_LABEL}\.?")
 
 
 class AddressRefused(Exception):
@@ -71,22 +69,6 @@ def refusal(ip: IPAddress) -> str | None:
         (not ip.is_global, "non-public"),
     )
     return next((kind for hit, kind in checks if hit), None)
-
-
-def parse_allowed(entries: Iterable[str]) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
-    """Split allow-list entries into networks (CIDR or single address) and host names;
-    raises ValueError for an entry that is neither."""
-    networks: list[IPNetwork] = []
-    hosts: set[str] = set()
-    for entry in entries:
-        text = entry.strip()
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            if not HOST_NAME.fullmatch(text):
-                raise ValueError(f"{entry!r} is neither a network nor a host name") from None
-            hosts.add(text.lower().rstrip("."))
-    return tuple(networks), frozenset(hosts)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.config import split_keys
 from app.webhooks.models import Subscription
 
 if TYPE_CHECKING:
@@ -55,17 +56,6 @@ class SecretBox:
 def is_sealed(stored: str) -> bool:
     """Whether a stored value is encrypted."""
     return stored.startswith(PREFIX)
-
-
-def split_keys(value: str) -> list[bytes]:
-    """SECRET_KEY's keys: one Fernet key, or several separated by commas (the first is used
-    to encrypt, all to decrypt). Raises ValueError for a malformed key."""
-    keys = [k.strip().encode("ascii") for k in value.split(",") if k.strip()]
-    if not keys:
-        raise ValueError("no key")
-    for key in keys:
-        Fernet(key)  # raises ValueError unless it is 32 url-safe base64-encoded bytes
-    return keys
 
 
 def _key_file(data_dir: Path) -> bytes:

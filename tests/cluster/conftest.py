@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from app.auth import service as auth_service
 from app.db import make_engine, make_sessionmaker, transaction
 from scripts.cluster import Cluster, ClusterSpec, haproxy_binary
 from tests.calls.conftest import Desk, make_desk
-from tests.conftest import PG_SKIP, PG_URL
+from tests.conftest import pg_schema
 
 
 def free_ports(count: int) -> list[int]:
@@ -33,20 +31,8 @@ def free_ports(count: int) -> list[int]:
 @pytest.fixture(scope="module")
 def cluster_database_url() -> Iterator[str]:
     """A private schema on the test PostgreSQL server for this module's cluster."""
-    if PG_SKIP:
-        pytest.skip(PG_SKIP)
-    assert PG_URL
-    schema = f"c_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

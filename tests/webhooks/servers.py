@@ -13,6 +13,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+from fastapi.testclient import TestClient
+
 from app.webhooks.signing import SIGNATURE_HEADER, verify
 
 
@@ -194,3 +197,32 @@ def tls_files(folder: Path, host: str = "localhost") -> tuple[Path, Path, Path]:
         )
     )
     return paths
+
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+def subscribe(client: TestClient, url: str) -> httpx.Response:
+    """Subscribe `url` to call.opened with SECRET (the answer, refused or not)."""
+    response: httpx.Response = client.post(
+        "/webhooks/subscriptions",
+        json={"url": url, "secret": SECRET, "event_types": ["call.opened"]},
+    )
+    return response
+
+
+def subscribed(client: TestClient, url: str) -> None:
+    """Subscribe `url`, which must be accepted."""
+    response = subscribe(client, url)
+    assert response.status_code == 201, response.text
+
+
+def open_call(client: TestClient) -> int:
+    """Open a call (its call.opened event goes to the subscribers); returns its id."""
+    site = client.post("/sites", json={"hospital": "General"}).json()
+    response = client.post(
+        "/calls",
+        json={"caller_name": "Ann", "site_id": site["id"], "modality": "MR", "urgency": "degraded"},
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])

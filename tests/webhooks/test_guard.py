@@ -4,45 +4,23 @@ when subscribing and again at each connection; and what admins see of a failed a
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
-import pytest
-from fastapi.testclient import TestClient
 
 from app.webhooks.guard import AddressPolicy
 from app.webhooks.sender import Sender
 from tests.conftest import AppFactory
-from tests.webhooks.servers import Banner, Hub, free_port, tls_files, wait_until
+from tests.webhooks.servers import (
+    Banner,
+    Hub,
+    free_port,
+    open_call,
+    subscribe,
+    tls_files,
+    wait_until,
+)
 
-SECRET = "s3cret-s3cret-s3cret"
 FAST = {"webhook_poll_seconds": 0.05, "webhook_backoff_seconds": 0.1}
 HEADERS = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def hub() -> Iterator[Hub]:
-    h = Hub()
-    yield h
-    h.close()
-
-
-def _subscribe(client: TestClient, url: str) -> httpx.Response:
-    response: httpx.Response = client.post(
-        "/webhooks/subscriptions",
-        json={"url": url, "secret": SECRET, "event_types": ["call.opened"]},
-    )
-    return response
-
-
-def _open_call(client: TestClient) -> None:
-    site = client.post("/sites", json={"hospital": "General"}).json()
-    response = client.post(
-        "/calls",
-        json={"caller_name": "Ann", "site_id": site["id"], "modality": "MR", "urgency": "degraded"},
-    )
-    assert response.status_code == 201, response.text
 
 
 REFUSED = [
@@ -66,7 +44,7 @@ def test_internal_addresses_are_refused_when_subscribing(
 ) -> None:
     client = make_client(f"sqlite:///{tmp_path / 'g.db'}", webhook_allowed_networks=[])
     for url, kind in REFUSED:
-        response = _subscribe(client, url)
+        response = subscribe(client, url)
         assert response.status_code == 422, (url, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         errors = response.json()["errors"]
@@ -74,7 +52,7 @@ def test_internal_addresses_are_refused_when_subscribing(
         assert f"a {kind} address" in errors[0]["message"], (url, errors)
         assert "WEBHOOK_ALLOWED_NETWORKS" in errors[0]["message"]
     # a name's addresses are not told back
-    assert "127.0.0.1" not in _subscribe(client, "http://localhost/hook").text
+    assert "127.0.0.1" not in subscribe(client, "http://localhost/hook").text
     assert client.get("/webhooks/subscriptions").json() == []
 
 
@@ -82,14 +60,14 @@ def test_allow_list_admits_a_deliberate_internal_receiver(
     database_url: str, make_client: AppFactory
 ) -> None:
     client = make_client(database_url, webhook_allowed_networks=["10.0.0.0/8", "localhost"])
-    assert _subscribe(client, "http://10.1.2.3/hook").status_code == 201
-    assert _subscribe(client, "http://localhost:9/hook").status_code == 201
-    assert _subscribe(client, "http://192.168.1.1/hook").status_code == 422
+    assert subscribe(client, "http://10.1.2.3/hook").status_code == 201
+    assert subscribe(client, "http://localhost:9/hook").status_code == 201
+    assert subscribe(client, "http://192.168.1.1/hook").status_code == 422
 
 
 def test_an_unresolvable_host_is_refused(make_client: AppFactory, tmp_path: Path) -> None:
     client = make_client(f"sqlite:///{tmp_path / 'g.db'}")
-    response = _subscribe(client, "http://no-such-host.invalid/hook")
+    response = subscribe(client, "http://no-such-host.invalid/hook")
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "url"
 
@@ -100,8 +78,8 @@ def test_the_address_is_checked_again_when_connecting(
     """A subscription made while the allow-list admitted its receiver is not sent to once
     the allow-list no longer does: the check is made at each connection."""
     first = make_client(database_url, tmp_path / "d", webhook_worker=False)
-    assert _subscribe(first, hub.url()).status_code == 201
-    _open_call(first)
+    assert subscribe(first, hub.url()).status_code == 201
+    open_call(first)
     first.__exit__(None, None, None)
     client = make_client(database_url, tmp_path / "d", webhook_allowed_networks=[], **FAST)
     assert wait_until(lambda: client.get("/webhooks/deliveries").json()[0]["attempts"] >= 1)
@@ -214,8 +192,8 @@ def test_admins_see_the_kind_of_failure_not_the_banner(
     banner = Banner()
     try:
         client = make_client(database_url, **FAST)
-        assert _subscribe(client, f"http://127.0.0.1:{banner.port}/hook").status_code == 201
-        _open_call(client)
+        assert subscribe(client, f"http://127.0.0.1:{banner.port}/hook").status_code == 201
+        open_call(client)
         assert wait_until(lambda: client.get("/webhooks/deliveries").json()[0]["attempts"] >= 2)
     finally:
         banner.close()

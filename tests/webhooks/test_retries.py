@@ -6,44 +6,13 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
-from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.webhooks.worker import current_round, next_attempt
 from tests.conftest import AppFactory
-from tests.webhooks.servers import Hub, wait_until
-
-SECRET = "s3cret-s3cret-s3cret"
-
-
-@pytest.fixture
-def hub() -> Iterator[Hub]:
-    h = Hub()
-    yield h
-    h.close()
-
-
-def _subscribe(client: TestClient, url: str) -> None:
-    response = client.post(
-        "/webhooks/subscriptions",
-        json={"url": url, "secret": SECRET, "event_types": ["call.opened"]},
-    )
-    assert response.status_code == 201, response.text
-
-
-def _open_call(client: TestClient) -> int:
-    site = client.post("/sites", json={"hospital": "General"}).json()
-    response = client.post(
-        "/calls",
-        json={"caller_name": "Ann", "site_id": site["id"], "modality": "MR", "urgency": "degraded"},
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
+from tests.webhooks.servers import Hub, open_call, subscribed, wait_until
 
 
 def test_the_default_schedule_retries_for_a_day_at_most_an_hour_apart() -> None:
@@ -83,8 +52,8 @@ def test_a_failing_delivery_is_retried_for_the_window_then_failed_then_redeliver
         webhook_backoff_max_seconds=0.2,
         webhook_retry_hours=window / 3600,
     )
-    _subscribe(client, hub.url())
-    _open_call(client)
+    subscribed(client, hub.url())
+    open_call(client)
 
     def delivery() -> dict[str, Any]:
         newest: dict[str, Any] = client.get("/webhooks/deliveries").json()[0]
@@ -137,11 +106,11 @@ def test_a_hanging_receiver_does_not_hold_up_another(
     stuck.hang = True
     try:
         client = make_client(database_url, webhook_poll_seconds=0.05, webhook_timeout_seconds=30)
-        _subscribe(client, stuck.url())
-        _subscribe(client, healthy.url())
+        subscribed(client, stuck.url())
+        subscribed(client, healthy.url())
         for n in range(1, 4):
             opened = time.monotonic()
-            call_id = _open_call(client)
+            call_id = open_call(client)
             assert wait_until(lambda: len(healthy.requests) == n, seconds=10)  # noqa: B023
             took = healthy.requests[-1][3] - opened
             assert took < 5, f"delivery {n} to the healthy receiver took {took:.1f} s"

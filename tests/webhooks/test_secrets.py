@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +15,7 @@ from sqlalchemy import text
 
 from app.webhooks.worker import UNREADABLE_SECRET
 from tests.conftest import AppFactory
-from tests.webhooks.servers import Hub, wait_until
-
-SECRET = "s3cret-s3cret-s3cret"
-
-
-@pytest.fixture
-def hub() -> Iterator[Hub]:
-    h = Hub()
-    yield h
-    h.close()
-
-
-def _subscribe(client: TestClient, url: str) -> None:
-    response = client.post(
-        "/webhooks/subscriptions",
-        json={"url": url, "secret": SECRET, "event_types": ["call.opened"]},
-    )
-    assert response.status_code == 201, response.text
-
-
-def _open_call(client: TestClient) -> None:
-    site = client.post("/sites", json={"hospital": "General"}).json()
-    response = client.post(
-        "/calls",
-        json={"caller_name": "Ann", "site_id": site["id"], "modality": "MR", "urgency": "degraded"},
-    )
-    assert response.status_code == 201, response.text
+from tests.webhooks.servers import SECRET, Hub, open_call, subscribed, wait_until
 
 
 def _stored(client: TestClient) -> list[str]:
@@ -60,14 +33,14 @@ def test_the_secret_is_stored_encrypted_and_deliveries_verify(
     database_url: str, make_client: AppFactory, hub: Hub, tmp_path: Path
 ) -> None:
     client = make_client(database_url, tmp_path / "d", webhook_poll_seconds=0.05)
-    _subscribe(client, hub.url())
+    subscribed(client, hub.url())
     [stored] = _stored(client)
     assert SECRET not in stored
     assert stored.startswith("fernet:")
     key_file = tmp_path / "d" / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert Fernet(key_file.read_bytes()).decrypt(stored.removeprefix("fernet:")) == SECRET.encode()
-    _open_call(client)
+    open_call(client)
     assert wait_until(lambda: len(hub.requests) == 1)
     assert hub.all_verify(SECRET)
     assert not hub.all_verify("another-secret-of-some-length")
@@ -78,10 +51,10 @@ def test_a_secret_stored_in_plain_text_keeps_working_and_is_encrypted(
     database_url: str, make_client: AppFactory, hub: Hub, tmp_path: Path
 ) -> None:
     first = make_client(database_url, tmp_path / "d", webhook_worker=False)
-    _subscribe(first, hub.url())
+    subscribed(first, hub.url())
     with first.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text("update webhook_subscriptions set secret = :s"), {"s": SECRET})
-    _open_call(first)
+    open_call(first)
     first.__exit__(None, None, None)
 
     client = make_client(database_url, tmp_path / "d", webhook_poll_seconds=0.05)
@@ -97,11 +70,11 @@ def test_secret_key_setting_encrypts_and_can_be_rotated(
 ) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     first = make_client(database_url, tmp_path / "d", secret_key=old, webhook_worker=False)
-    _subscribe(first, hub.url())
+    subscribed(first, hub.url())
     [stored] = _stored(first)
     assert Fernet(old).decrypt(stored.removeprefix("fernet:")) == SECRET.encode()
     assert not (tmp_path / "d" / "secret.key").exists()
-    _open_call(first)
+    open_call(first)
     first.__exit__(None, None, None)
 
     # another key alone cannot read it: the attempt says so, nothing is sent
