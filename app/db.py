@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -97,6 +99,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        _writers_take_turns(engine)
         return engine
     # bounded waits, so a request answers 503 while the server is away instead of hanging
     # (app/errors.py): for a new connection, and for a free one from the pool
@@ -111,6 +114,45 @@ def make_engine(url: str) -> Engine:
         pool_timeout=POOL_TIMEOUT,
         connect_args=connect_args,
     )
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+WRITER_WAIT = 30.0  # seconds, as SQLite's own busy timeout
+
+
+def _writers_take_turns(engine: Engine) -> None:
+    """SQLite lets one transaction write at a time; its busy handler makes the others
+    sleep and retry (up to 100 ms a try, the unlucky ones many times), which put seconds
+    on the slowest writes under load. In the one process that serves a SQLite database,
+    a transaction takes this lock at its first write and gives it back at its end, so
+    the next writer starts at once (docs/deployment.md)."""
+    turn = threading.Lock()
+    held = "writer_turn"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if held in conn.info or not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        if not turn.acquire(timeout=WRITER_WAIT):
+            raise sqlite3.OperationalError("database is locked")
+        conn.info[held] = True
+
+    def _give(info: dict[Any, Any]) -> None:
+        if info.pop(held, None):
+            turn.release()
+
+    @event.listens_for(engine, "commit")
+    def _committed(conn: Connection) -> None:
+        _give(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: Connection) -> None:
+        _give(conn.info)
+
+    # a connection handed back without either (its pool resets it): the turn goes too
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        _give(record.info)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

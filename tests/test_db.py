@@ -3,6 +3,8 @@ effects that follow only a commit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -56,3 +58,43 @@ def test_a_failing_after_commit_step_keeps_the_write(database_url: str) -> None:
         kept = session.scalar(select(func.count()).select_from(AuditEntry))
     engine.dispose()
     assert (kept, ran) == (1, ["next step"])
+
+
+def test_a_sqlite_writers_turn_is_given_back_however_its_transaction_ends(tmp_path: Path) -> None:
+    """Committed, rolled back, or a connection closed mid-write: another connection's
+    writer goes ahead (a turn kept would hold it for the 30 s busy timeout)."""
+    import threading
+
+    from sqlalchemy import Connection, text
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+
+    def writes_on_another_thread(conn: Connection, n: int) -> bool:
+        done = threading.Event()
+
+        def write() -> None:
+            conn.execute(text("insert into t values (:n)"), {"n": n})
+            conn.commit()
+            done.set()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join(timeout=10)
+        return done.is_set()
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("create table t (n integer)"))
+            conn.execute(text("insert into t values (1)"))
+        other = engine.connect()  # a connection of its own, as another request's
+        first = engine.connect()
+        first.execute(text("insert into t values (2)"))
+        first.rollback()
+        assert writes_on_another_thread(other, 3), "the turn stayed with a rolled-back write"
+        first.execute(text("insert into t values (4)"))
+        first.close()  # neither committed nor rolled back by hand: the pool resets it
+        assert writes_on_another_thread(other, 5), "the turn stayed with a closed connection"
+        assert other.execute(text("select n from t order by n")).scalars().all() == [1, 3, 5]
+        other.close()
+    finally:
+        engine.dispose()
