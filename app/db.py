@@ -6,8 +6,10 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -118,28 +120,74 @@ def make_engine(url: str) -> Engine:
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 WRITER_WAIT = 30.0  # seconds, as SQLite's own busy timeout
+_URGENT: ContextVar[bool] = ContextVar("urgent_writes", default=False)
+
+
+@contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Writes begun inside go before other waiting writers on SQLite (what a dispatcher
+    waits for on a live call: an in-call search's record on the timeline)."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+class _Turns:
+    """One writer at a time, urgent ones first, the others in the order the OS wakes them."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+        self.waiting = 0  # writers waiting for a turn
+
+    def take(self, *, urgent: bool, timeout: float) -> bool:
+        """Wait for the turn (urgent ones first); False when `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            self._urgent_waiting += urgent
+            self.waiting += 1
+            try:
+                while self._busy or (not urgent and self._urgent_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._changed.wait(left)
+                self._busy = True
+                return True
+            finally:
+                self._urgent_waiting -= urgent
+                self.waiting -= 1
+
+    def give(self) -> None:
+        """Hand the turn on."""
+        with self._changed:
+            self._busy = False
+            self._changed.notify_all()
 
 
 def _writers_take_turns(engine: Engine) -> None:
     """SQLite lets one transaction write at a time; its busy handler makes the others
     sleep and retry (up to 100 ms a try, the unlucky ones many times), which put seconds
     on the slowest writes under load. In the one process that serves a SQLite database,
-    a transaction takes this lock at its first write and gives it back at its end, so
-    the next writer starts at once (docs/deployment.md)."""
-    turn = threading.Lock()
+    a transaction takes a turn at its first write and gives it back at its end, so the
+    next writer starts at once, an urgent one first (docs/deployment.md)."""
+    turns = _Turns()
     held = "writer_turn"
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
         if held in conn.info or not statement.lstrip()[:7].upper().startswith(_WRITES):
             return
-        if not turn.acquire(timeout=WRITER_WAIT):
+        if not turns.take(urgent=_URGENT.get(), timeout=WRITER_WAIT):
             raise sqlite3.OperationalError("database is locked")
         conn.info[held] = True
 
     def _give(info: dict[Any, Any]) -> None:
         if info.pop(held, None):
-            turn.release()
+            turns.give()
 
     @event.listens_for(engine, "commit")
     def _committed(conn: Connection) -> None:

@@ -98,3 +98,38 @@ def test_a_sqlite_writers_turn_is_given_back_however_its_transaction_ends(tmp_pa
         other.close()
     finally:
         engine.dispose()
+
+
+def test_an_urgent_sqlite_writer_goes_before_the_writers_already_waiting() -> None:
+    """An in-call search's record (urgent) takes the next turn though another writer
+    asked first."""
+    import threading
+    import time
+
+    from app.db import _Turns
+
+    turns = _Turns()
+    order: list[str] = []
+    assert turns.take(urgent=False, timeout=1)  # a writer holds the turn
+
+    def write(name: str, urgent: bool) -> None:
+        assert turns.take(urgent=urgent, timeout=10)
+        order.append(name)
+        turns.give()
+
+    def wait_until_waiting(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while turns.waiting < count:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+
+    normal = threading.Thread(target=write, args=("call write", False))
+    normal.start()
+    wait_until_waiting(1)
+    urgent = threading.Thread(target=write, args=("in-call search", True))
+    urgent.start()
+    wait_until_waiting(2)
+    turns.give()
+    normal.join(timeout=10)
+    urgent.join(timeout=10)
+    assert order == ["in-call search", "call write"]

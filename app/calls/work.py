@@ -18,6 +18,7 @@ from app.auth.service import Principal
 from app.calls.models import AttemptOutcome, Call, CallArticle, CallEvent, EventKind, OwnerKind
 from app.calls.schemas import ArticleAttemptCreate, CallHit, CallSearch, CallSearchResult
 from app.calls.service import add_event, get, link, owner_interval
+from app.db import urgent_writes
 from app.errors import Forbidden, InvalidInput
 from app.search import service as search_service
 from app.search.index import ArticleIndex
@@ -108,7 +109,9 @@ def search(
         results=_ranked(response, tried, limit),
     )
     if record:
-        _record(session, call, result, principal)
+        # the dispatcher is waiting on a live call: on SQLite this write goes first
+        with urgent_writes():
+            _record(session, call, result, principal)
     return result
 
 
