@@ -248,6 +248,26 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def lock_file(path: Path) -> IO[bytes] | None:
+    """An exclusive lock on `path`, held while the returned file stays open and naming
+    this process's id in it; None when another process holds it. A POSIX lock, so it goes
+    with the process (a crash included) and apps opened in turn in one process share it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+b")  # noqa: SIM115 - held open by the caller
+    try:
+        fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by another process
+        fh.close()
+        return None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n".encode())
+    fh.flush()
+    return fh
+
+
 def hold_sqlite(url: str) -> IO[bytes] | None:
     """Keep other service processes off a SQLite database (it is single-process): an
     exclusive lock on a file beside it, held while the returned file stays open. None for
@@ -257,27 +277,16 @@ def hold_sqlite(url: str) -> IO[bytes] | None:
     path = url.split("///", 1)[-1]
     if not path or path == ":memory:":
         return None
-    import fcntl
-
     lock_path = Path(f"{path}.service.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(lock_path, "a+b")  # noqa: SIM115 - held for the life of the service
-    try:
-        fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # held by another process (POSIX locks belong to a process)
-        fh.seek(0)
-        holder = fh.read().decode(errors="replace").strip() or "another process"
-        fh.close()
+    held = lock_file(lock_path)
+    if held is None:
+        holder = lock_path.read_text(errors="replace").strip() or "another process"
         raise SingleProcessDatabase(
             f"the SQLite database {path} is already served by process {holder}: SQLite "
             "runs one service process (no --workers). For several processes, point "
             "DATABASE_URL at PostgreSQL (docs/deployment.md)."
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()).encode())
-    fh.flush()
-    return fh
+        )
+    return held
 
 
 class SingleProcessDatabase(RuntimeError):

@@ -35,12 +35,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.articles.markdown import parse_file
 from app.auth import service as auth_service
 from app.db import make_engine, make_sessionmaker, migrate, transaction
 from app.errors import database_unavailable
 from scripts.benchmark import _free_port, eval_queries
-from tests.conftest import KNOWLEDGE, ROOT
+from tests.calls.conftest import make_desk
+from tests.conftest import ROOT
 
 HANG = 10.0  # no answer may take longer than this, database or not
 RECOVERY = 30.0  # after the restart, every operation answers 2xx again within this
@@ -145,45 +145,6 @@ def _admin_key(url: str) -> str:
     engine.dispose()
     assert key
     return key
-
-
-def _desk(http: httpx.Client) -> None:
-    """A few articles and a scanner to open calls on."""
-    paths = sorted((KNOWLEDGE / "ct").glob("*.md"))[::6]
-    lines = [json.dumps(parse_file(p).model_dump(mode="json")) for p in paths]
-    report = http.post("/articles/import", content="\n".join(lines)).json()
-    assert report["failed"] == 0, report
-    site = http.post(
-        "/sites",
-        json={
-            "hospital": "St Elsewhere",
-            "department": "Radiology",
-            "main_phone": "+44 20 7946 0100",
-        },
-    )
-    assert site.status_code == 201, site.text
-    field = http.post(
-        "/people",
-        json={
-            "name": "Frank Field",
-            "roles": ["field_engineer"],
-            "phone": "+44 20 7946 0000",
-            "email": "frank@example.org",
-        },
-    )
-    assert field.status_code == 201, field.text
-    asset = http.post(
-        "/assets",
-        json={
-            "site_id": site.json()["id"],
-            "modality": "CT",
-            "manufacturer": "Nordvale Medical",
-            "model": "Aurion 64",
-            "serial_number": "AUR64-0042",
-            "primary_engineer_id": field.json()["id"],
-        },
-    )
-    assert asset.status_code == 201, asset.text
 
 
 CALL = {
@@ -297,7 +258,7 @@ def test_postgres_restart_under_load_gives_503_then_recovers(
     proc, url = _serve_logged(env, log)
     try:
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as http:
-            _desk(http)
+            make_desk(http)  # type: ignore[arg-type]  # an httpx client, as TestClient is
             calls = [http.post("/calls", json=CALL) for _ in range(3)]
             assert all(c.status_code == 201 for c in calls), [c.text for c in calls]
 

@@ -58,6 +58,8 @@ class FeedFollower:
         self._last_read = time.monotonic()
         self._last_trim = 0.0
         self._failing = False
+        # on PostgreSQL a commit wakes the follower (NOTIFY); elsewhere it polls
+        self._notified = engine.dialect.name == "postgresql"
 
     def mark(self) -> int:
         """The feed's current end: read it before comparing the caches with the database,
@@ -96,7 +98,7 @@ class FeedFollower:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.engine.dialect.name == "postgresql":
+                if self._notified:
                     # listening before reading: a commit after the read wakes the wait
                     self._listen()
                 self.catch_up()
@@ -165,10 +167,7 @@ class FeedFollower:
     # -- waking up -----------------------------------------------------------------------
 
     def _wait(self) -> None:
-        if self.engine.dialect.name != "postgresql":
-            self._stop.wait(self.poll_seconds)
-            return
-        if self._listener is None:  # reading failed: poll until it works again
+        if self._listener is None:  # SQLite, or reading failed: poll until it works again
             self._stop.wait(self.poll_seconds)
             return
         try:

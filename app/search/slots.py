@@ -4,18 +4,18 @@ A process's search index lives in memory and is saved to a folder of its own (th
 lane allows one writer per folder). Processes sharing DATA_DIR (`uvicorn --workers N`,
 replicas on one machine) each hold a lock on one folder: `index`, then `index-2`,
 `index-3`... A restarted process usually finds its old folder free again and loads it; a
-new folder is built from the database. The lock goes with the process, a crash included;
-it is a POSIX lock, so apps opened one after another in one process (tests) share a folder.
+new folder is built from the database. The lock (`app.db.lock_file`) goes with the
+process, a crash included, and apps opened in turn in one process (tests) share a folder.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from app.db import lock_file
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +42,12 @@ def slot_path(base: Path, number: int) -> Path:
     return base if number == 1 else base.with_name(f"{base.name}-{number}")
 
 
-def _try_lock(path: Path) -> IO[bytes] | None:
-    fh = open(path, "a+b")  # noqa: SIM115 - held open for the life of the slot
-    try:
-        fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # held by another process (POSIX locks belong to a process)
-        fh.close()
-        return None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"{os.getpid()}\n".encode())
-    fh.flush()
-    return fh
-
-
 def claim(base: Path, *, most: int = MOST_SLOTS) -> IndexSlot:
     """Take the first index folder no other process holds."""
     base.parent.mkdir(parents=True, exist_ok=True)
     for number in range(1, most + 1):
         path = slot_path(base, number)
-        lock = _try_lock(path.with_name(f"{path.name}.lock"))
+        lock = lock_file(path.with_name(f"{path.name}.lock"))
         if lock is None:
             continue
         if number > 1:
