@@ -44,9 +44,10 @@ def get_session(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-        hooks: list[CommitHook] = request.app.state.commit_hooks
-        for hook in hooks:
-            hook(request, session)
+        if not getattr(request.state, "hooks_later", False):  # app/later.py writes them
+            hooks: list[CommitHook] = request.app.state.commit_hooks
+            for hook in hooks:
+                hook(request, session)
         session.commit()
         request.state.committed = True
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+from app.auth import service as auth_service
+from app.db import make_engine, make_sessionmaker, migrate, transaction
+from app.models import import_all
 from embeddings.encoder import Encoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +26,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def admin_key(url: str) -> str:
+    """Migrate the database `url` names and make an admin key in it, as a deployment does
+    before its first start."""
+    import_all()
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        with transaction(make_sessionmaker(engine)) as session:
+            key = auth_service.bootstrap_admin(session=session, name="Admin", only_if_empty=False)
+    finally:
+        engine.dispose()
+    assert key
+    return key
 
 
 def share_model(encoder: Encoder, data_dir: Path) -> None:

@@ -35,12 +35,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.auth import service as auth_service
-from app.db import make_engine, make_sessionmaker, migrate, transaction
 from app.errors import database_unavailable
 from scripts.benchmark import _free_port, eval_queries
 from tests.calls.conftest import make_desk
 from tests.conftest import ROOT
+from tests.processes import admin_key
 
 HANG = 10.0  # no answer may take longer than this, database or not
 RECOVERY = 30.0  # after the restart, every operation answers 2xx again within this
@@ -133,18 +132,6 @@ class Answer:
     content_type: str
     retry_after: str | None
     body: str
-
-
-def _admin_key(url: str) -> str:
-    engine = make_engine(url)
-    migrate(engine)
-    with transaction(make_sessionmaker(engine)) as session:
-        key = auth_service.bootstrap_admin(
-            session=session, name="Outage admin", only_if_empty=False
-        )
-    engine.dispose()
-    assert key
-    return key
 
 
 CALL = {
@@ -246,7 +233,7 @@ def _all_ok_since(t: float) -> Callable[[list[Answer]], bool]:
 def test_postgres_restart_under_load_gives_503_then_recovers(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
-    key = _admin_key(private_postgres.url)
+    key = admin_key(private_postgres.url)
     env = {
         "DATABASE_URL": private_postgres.url,
         "DATA_DIR": str(tmp_path / "data"),

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
+from app.later import wait_for_records
 
 
 def create(*, session: Session, entry: AuditEntry) -> None:
@@ -31,6 +32,7 @@ def list(
     offset: int = 0,
 ) -> tuple[builtins.list[AuditEntry], int]:
     """Filtered entries, newest first, and the total."""
+    wait_for_records(session)  # a search's audit row may follow its answer
     stmt = select(AuditEntry)
     if actor:
         stmt = stmt.where(AuditEntry.actor == actor)

@@ -20,12 +20,14 @@ from app.calls.package import error_codes_in
 from app.calls.schemas import ArticleStats
 from app.calls.service import add_event, get
 from app.errors import Conflict
+from app.later import wait_for_records
 from app.search.index import ArticleIndex
 
 
 def article_stats(*, session: Session, article_id: int) -> ArticleStats:
     """Suggested, opened, tried, fixed counts and the tier-1 fix rate of an article."""
     article_service.get(session=session, ref=article_id)
+    wait_for_records(session)
     links = session.scalars(select(CallArticle).where(CallArticle.article_id == article_id)).all()
     tried = sum(1 for x in links if x.outcome is not None)
     fixed_t1 = sum(1 for x in links if x.fixed_tier == 1)
@@ -209,6 +211,7 @@ def find_gaps(
     *, session: Session, threshold: float, limit: int = 100, scan: int = 5000
 ) -> list[Gap]:
     """Weak or empty searches, and escalated calls resolved with no article; newest first."""
+    wait_for_records(session)
     gaps: dict[GapKey, Gap] = {}
     latest_query = _weak_searches(session, threshold, scan, gaps)
     _unfixed_escalations(session, limit, latest_query, gaps)

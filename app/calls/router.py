@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
 
+from app import later
 from app.articles.schemas import ArticleRead
 from app.auth.deps import permit
 from app.auth.permissions import P
@@ -139,18 +141,30 @@ def search_in_call(
     index: SearchIndex,
     settings: SettingsDep,
     principal: Worker,
+    request: Request,
+    background: BackgroundTasks,
 ) -> CallSearchResult:
     """Applies the scanner's modality, manufacturer and model as filters (unless
     overridden); articles already tried without success on this call are ranked below
-    untried ones and marked. Recorded on the timeline with the results shown."""
-    return work.search(
+    untried ones and marked. Recorded on the timeline with the results shown (on SQLite
+    just after the answer; the call's next request sees it)."""
+    first = later.answers_first(session)
+    result = work.search(
         session=session,
         index=index,
         call_id=call_id,
         data=data,
         principal=principal,
         limits=SearchLimits.of(settings),
+        record=not first,
     )
+    if first:
+
+        def write(into: Session) -> None:
+            work.record_search(session=into, call_id=call_id, result=result, principal=principal)
+
+        later.record_after_answer(request, background, session, call_id, write)
+    return result
 
 
 @router.post("/calls/{call_id}/articles/{article_id}/open", summary="Record an opened article")

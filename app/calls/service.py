@@ -40,6 +40,7 @@ from app.calls.models import (
 from app.calls.schemas import CallCreate, CancelRequest, ResolveRequest
 from app.db import utcnow
 from app.errors import InvalidInput, NotFound
+from app.later import wait_for_records
 from app.lifecycle import Lifecycle
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
@@ -286,7 +287,8 @@ def open_call(*, session: Session, data: CallCreate, principal: Principal) -> Ca
 
 
 def get(*, session: Session, call_id: int) -> Call:
-    """A call by id."""
+    """A call by id (with any search record still on its way: `app/later.py`)."""
+    wait_for_records(session, call_id)
     call = session.get(Call, call_id)
     if call is None:
         raise NotFound(f"no call with id {call_id}")

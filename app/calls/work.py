@@ -109,10 +109,17 @@ def search(
         results=_ranked(response, tried, limit),
     )
     if record:
-        # the dispatcher is waiting on a live call: on SQLite this write goes first
-        with urgent_writes():
-            _record(session, call, result, principal)
+        _record(session, call, result, principal)
     return result
+
+
+def record_search(
+    *, session: Session, call_id: int, result: CallSearchResult, principal: Principal
+) -> None:
+    """An answered search's record, written after its answer (`app/later.py`)."""
+    call = session.get(Call, call_id)
+    if call is not None:
+        _record(session, call, result, principal)
 
 
 def _record(
@@ -123,7 +130,16 @@ def _record(
     **marks: str,
 ) -> CallEvent:
     """The search on the timeline, with what it showed; each shown article counted
-    (`marks`: extra data on the event, e.g. via="live")."""
+    (`marks`: extra data on the event, e.g. via="live"). On SQLite it takes the writer's
+    next turn: a dispatcher on a live call waits for it, or the call's next request does."""
+    with urgent_writes():
+        return _write_record(session, call, result, principal, **marks)
+
+
+def _write_record(
+    session: Session, call: Call, result: CallSearchResult, principal: Principal, **marks: str
+) -> CallEvent:
+    """The record's rows: the counts and the timeline entry."""
     for row in result.results:
         # counted in the database: searches on one call at once each add theirs
         link(session, call.id, row.id).suggested = CallArticle.suggested + 1

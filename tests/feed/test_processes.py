@@ -8,35 +8,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth import service as auth_service
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker, migrate, transaction
-from app.models import import_all
+from app.db import make_engine, migrate
 from embeddings.encoder import Encoder
 from tests.conftest import article_payload
-from tests.processes import free_port, serve, share_model, stop, wait_healthy
+from tests.processes import admin_key, free_port, serve, share_model, stop, wait_healthy
 
 pytestmark = pytest.mark.slow
-
-
-def _admin_key(url: str) -> str:
-    import_all()
-    engine = make_engine(url)
-    try:
-        migrate(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            key = auth_service.bootstrap_admin(session=session, name="Admin", only_if_empty=False)
-    finally:
-        engine.dispose()
-    assert key
-    return key
 
 
 @pytest.mark.postgres
 def test_uvicorn_workers_share_one_postgres_and_see_each_others_writes(
     postgres_url: str, encoder: Encoder, tmp_path: Path
 ) -> None:
-    key = _admin_key(postgres_url)
+    key = admin_key(postgres_url)
     data_dir = tmp_path / "data"
     share_model(encoder, data_dir)
     port, log = free_port(), tmp_path / "server.log"
@@ -88,7 +73,7 @@ def test_a_second_process_on_one_sqlite_database_is_refused(
     data_dir = tmp_path / "data"
     share_model(encoder, data_dir)
     url = Settings(data_dir=data_dir).effective_database_url
-    _admin_key(url)
+    admin_key(url)
     env = {"DATA_DIR": str(data_dir), "DATABASE_URL": ""}
     first_port, first_log = free_port(), tmp_path / "first.log"
     first = serve(env, port=first_port, log=first_log)
