@@ -83,6 +83,23 @@ class Settings(BaseSettings):
         'JSON, e.g. {"body": 1}. A change indexes the texts again at the next start (the '
         "vectors are kept); a change of weights alone, nothing.",
     )
+    outcome_weight: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="The most an article's record on past calls (fixed or failed, per scanner "
+        "model) moves its search score, up or down (0: ranking ignores outcomes; "
+        "docs/quality.md).",
+    )
+    outcome_half_life_days: float = Field(
+        180.0, gt=0, description="Days after which a past call's outcome counts half."
+    )
+    outcome_votes_per_person: float = Field(
+        1.0,
+        gt=0,
+        description="How many calls' outcomes one person's votes for one article weigh at most "
+        "together (one busy dispatcher cannot push an article up alone).",
+    )
     faiss_threads: int = Field(
         1, ge=1, le=64, description="OpenMP threads per FAISS search (requests run in parallel)."
     )
@@ -209,12 +226,28 @@ class Settings(BaseSettings):
     web_secure_cookies: bool = Field(
         False, description="Mark the console's cookies Secure (set when served over HTTPS)."
     )
+    duplicate_score: float = Field(
+        1.0,
+        ge=0,
+        description="Search score from which an existing article is marked a likely duplicate "
+        "of one being written (POST /articles/similar, the editor).",
+    )
     gap_score_threshold: float = Field(
         0.55,
         ge=0,
         description="Top search score below which a search counts as a gap (default weights, "
         "2026-11-29: 1 of 126 right top hits of the seed evaluation scores under 0.55, and "
         "199 of 200 off-library questions, StackFAQ's web-app FAQ, do).",
+    )
+    gap_group_similarity: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Cosine with a group's centroid at or above which a knowledge gap joins "
+        "that group (2026-12-07, the 9 hand-written faults phrased 3 ways each of "
+        "tests/reports/test_gaps.py in 500 random orders: 0.45 merged two faults in about 1 "
+        "order of 10, 0.50 never; 0.50 kept 5.3 of the 9 faults whole on average, 0.55 3.7, "
+        "0.60 2.4).",
     )
 
     # -- several processes (docs/deployment.md) --

@@ -29,11 +29,13 @@ from app.db import hold_sqlite, make_engine, make_sessionmaker, migrate
 from app.deps import CommitHook, refuse_nul
 from app.feed.follower import FeedFollower
 from app.feed.models import Topic
+from app.learning import service as learning
 from app.notifications import service as notification_service
 from app.notifications.email import EmailWorker
 from app.notifications.router import router as notifications_router
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import Hardening
+from app.reports.router import router as reports_router
 from app.search import slots as index_slots
 from app.search.index import (
     ArticleIndex,
@@ -162,6 +164,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             {
                 Topic.ARTICLE: lambda session, refs: index.refresh(session, [int(r) for r in refs]),
                 Topic.AUTH: lambda _session, _refs: principals.clear(),
+                Topic.OUTCOME: lambda session, refs: learning.load(
+                    session=session, index=index, article_ids=[int(r) for r in refs]
+                ),
             },
             poll_seconds=settings.feed_poll_seconds,
             keep_hours=settings.feed_keep_hours,
@@ -176,6 +181,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             index.open(sessions, progress=progress)
         finally:
             close_bar()
+        with sessions() as session:  # the calls' outcomes, which ranking learns from
+            learning.load(session=session, index=index)
         app.state.settings = settings
         app.state.principals = principals
         app.state.rate_limiter = RateLimiter.from_settings(settings)
@@ -257,6 +264,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.include_router(auth_router)
     app.include_router(webhooks_router)
     app.include_router(audit_router)
+    app.include_router(reports_router)
     web_router.install(app)
     return app
 

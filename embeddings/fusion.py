@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -25,6 +25,8 @@ class FusionWeights:
         gets (encoding time grows with the query's length).
     lexical_per_group: the same for BM25 (0: all of them; BM25 time grows with the terms:
         3 is measurably quicker than all on a large library, with dev quality unchanged).
+    outcome: the most a document's record on past calls moves its score, up or down
+        (`embeddings/outcomes.py`; 0 without votes).
     synonyms_in_headline: whether BM25 looks for the equivalents in the headline field too,
         not only in the body (which holds the headline's words as well); they were half a
         query's postings, and looking in both fields made BM25 measurably slower on a
@@ -36,6 +38,7 @@ class FusionWeights:
     lexical: float = 0.15
     model: float = 0.05
     code: float = 10.0
+    outcome: float = 0.3
     synonyms: float = 1.0
     expand_dense: bool = False
     dense_per_group: int = 1
@@ -44,12 +47,21 @@ class FusionWeights:
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
-        return replace(self, lexical=0.0, model=0.0, code=0.0, synonyms=0.0, lexical_per_group=0)
+        return replace(
+            self, lexical=0.0, model=0.0, code=0.0, outcome=0.0, synonyms=0.0, lexical_per_group=0
+        )
 
     def lexical_only(self) -> FusionWeights:
         """BM25 alone."""
         return replace(
-            self, headline=0.0, body=0.0, lexical=1.0, model=0.0, code=0.0, expand_dense=False
+            self,
+            headline=0.0,
+            body=0.0,
+            lexical=1.0,
+            model=0.0,
+            code=0.0,
+            outcome=0.0,
+            expand_dense=False,
         )
 
 
@@ -80,9 +92,15 @@ class LaneScores:
     models: Mapping[int, list[str]] = field(default_factory=dict)
 
 
-def fuse(lanes: LaneScores, weights: FusionWeights, k: int) -> list[Candidate]:
+def fuse(
+    lanes: LaneScores,
+    weights: FusionWeights,
+    k: int,
+    adjust: Callable[[Sequence[int]], Mapping[int, float]] | None = None,
+) -> list[Candidate]:
     """The k best candidates, scored linearly, best first (ties broken by id for
-    stability)."""
+    stability); `adjust` gives some candidates an adjustment in [-1, 1] (their record
+    on past calls), weighed by `weights.outcome`."""
     n = len(lanes.ids)
     if n == 0:
         return []
@@ -100,6 +118,12 @@ def fuse(lanes: LaneScores, weights: FusionWeights, k: int) -> list[Candidate]:
         + np.where(_flagged(lanes.ids, lanes.models), weights.model, 0.0)
         + np.where(_flagged(lanes.ids, lanes.codes), weights.code, 0.0)
     )
+    adjusted = adjust(lanes.ids.tolist()) if adjust is not None and weights.outcome else {}
+    if adjusted:
+        # without any, the scores are bit for bit those of a search without records
+        score = score + weights.outcome * np.fromiter(
+            (adjusted.get(i, 0.0) for i in lanes.ids.tolist()), dtype=np.float64, count=n
+        )
     order = np.lexsort((lanes.ids, -score))[:k]
     return [
         Candidate(

@@ -290,8 +290,10 @@ class HybridIndex:
         weights: FusionWeights | None = None,
         query_vector: Vectors | Callable[[], Vectors] | None = None,
         expansion: Expansion | None = None,
+        adjust: Callable[[Sequence[int]], Mapping[int, float]] | None = None,
     ) -> list[Candidate]:
-        """Fused top-k for a query, each with the evidence of every lane.
+        """Fused top-k for a query, each with the evidence of every lane (`adjust`: the
+        candidates' records on past calls, `fuse`).
 
         `query_vector`, when given, must encode `dense_text(text, weights)`; it may be a
         callable that waits for an encode started before the call, which then overlaps
@@ -356,7 +358,7 @@ class HybridIndex:
             lanes = self._lane_scores(
                 ids, q if dense else None, (lex_ids, lex_scores), codes, models
             )
-        return fuse(lanes, w, k)
+        return fuse(lanes, w, k, adjust)
 
     def _synonym_fields(self, weights: FusionWeights) -> tuple[str, ...] | None:
         """The BM25 fields the glossary equivalents are looked for in (None: all)."""

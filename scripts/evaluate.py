@@ -5,9 +5,11 @@ Sets:
   stackfaq  ../shared/data/stackfaq/beir-thread (dev = even thread numbers, test = odd);
             skipped with a note when the folder is absent
 
-    python -m scripts.evaluate [--sets seed stackfaq] [--tune]
+    python -m scripts.evaluate [--sets seed stackfaq] [--tune] [--outcomes]
 
 --tune grid-searches the fusion weights on the StackFAQ dev split only (never on test).
+--outcomes replays the seed library's past calls and measures the ranking learned from
+their outcomes (scripts/evaluate_outcomes.py).
 Prints a table per set and one JSON line with every figure.
 """
 
@@ -33,6 +35,8 @@ from app.search.index import KEYWORD_FIELDS, encoder_from_settings, read_glossar
 from embeddings.encoder import Encoder
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex
+from scripts.evaluate_outcomes import Asked, scanner_of
+from scripts.evaluate_outcomes import evaluate as evaluate_outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKFAQ = ROOT.parent / "shared" / "data" / "stackfaq" / "beir-thread"
@@ -148,8 +152,9 @@ def _index(encoder: Encoder) -> HybridIndex:
     )
 
 
-def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query]]:
-    """The seed library in memory, and its queries mapped to document ids."""
+def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query], dict[int, Article]]:
+    """The seed library in memory, its queries mapped to document ids, and the articles
+    by id."""
     articles: list[Article] = []
     for n, path in enumerate(sorted((ROOT / "knowledge" / "articles").rglob("*.md")), start=1):
         data: ArticleCreate = parse_file(path)
@@ -175,7 +180,7 @@ def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query]]:
                 raw.get("kind", ""),
             )
         )
-    return hybrid_index, queries
+    return hybrid_index, queries, {a.id: a for a in articles}
 
 
 def load_stackfaq(encoder: Encoder) -> tuple[HybridIndex, list[Query], list[Query]]:
@@ -273,6 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["seed", "stackfaq"])
     parser.add_argument("--tune", action="store_true", help="tune weights on the dev splits")
+    parser.add_argument(
+        "--outcomes",
+        action="store_true",
+        help="replay past calls and measure the ranking learned from their outcomes (seed)",
+    )
+    parser.add_argument(
+        "--votes-per-person", type=float, default=None, help="with --outcomes (default: settings)"
+    )
     parser.add_argument("--backend", choices=["onnx-int8", "torch"], default=None)
     parser.add_argument(
         "--weights",
@@ -298,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"StackFAQ not found at {STACKFAQ}; skipped")
     if "seed" in args.sets:
         print("encoding the seed library ...", file=sys.stderr)
-        seed_index, queries = load_seed(encoder)
+        seed_index, queries, seed_articles = load_seed(encoder)
         sets["seed"] = (
             seed_index,
             [q for q in queries if is_dev(q.id)],
@@ -337,6 +350,23 @@ def main(argv: list[str] | None = None) -> int:
         for q, ids in zip(everything, ranked_all, strict=True):
             if is_dev(q.id) and not q.relevant & set(ids[:5]):
                 print(f"  dev query not in top 5: {q.id}: {q.text}")
+        if args.outcomes:
+            per_voter = args.votes_per_person or settings.outcome_votes_per_person
+            for split, qs in (("dev", dev), ("test", test)):
+                print(f"\nSeed library, {split} queries, learning from outcomes")
+                asked = [
+                    Asked(
+                        q.id,
+                        q.text,
+                        q.relevant,
+                        q.filters,
+                        scanner_of(seed_articles[min(q.relevant)]),
+                    )
+                    for q in qs
+                ]
+                out[f"outcomes_{split}"] = evaluate_outcomes(
+                    hybrid_index, encoder.encode, weights, seed_articles, asked, per_voter=per_voter
+                )
         codes = [i for i, q in enumerate(everything) if q.kind == "error_code"]
         firsts = sum(1 for i in codes if ranked_all[i][0] in everything[i].relevant)
         out["error_code_first"] = f"{firsts}/{len(codes)}"

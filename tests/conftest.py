@@ -86,9 +86,18 @@ def pg_schema() -> Iterator[str]:
         conn.execute(text(f'create schema "{schema}"'))
     sep = "&" if "?" in PG_URL else "?"
     try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
         with admin.begin() as conn:
+            # an app still running (fixtures may stop it after this one) holds locks that
+            # the drop would deadlock with: its connections go first
+            conn.execute(
+                text(
+                    "select pg_terminate_backend(pid) from pg_stat_activity "
+                    "where application_name = :name and pid <> pg_backend_pid()"
+                ),
+                {"name": schema},
+            )
             conn.execute(text(f'drop schema "{schema}" cascade'))
         admin.dispose()
 
@@ -106,6 +115,9 @@ def open_app(
         "database_url": database_url,
         "index_save_delay": 0,
         "webhook_allowed_networks": ["127.0.0.1"],  # the tests' webhook receivers
+        # tests search for what they have just written: on a loaded machine an article
+        # write must not answer before the index has it (the service waits 1 s)
+        "index_write_wait_seconds": 60,
     }
     settings = Settings(**(values | overrides))  # type: ignore[arg-type]
     client = TestClient(create_app(settings, encoder=encoder), raise_server_exceptions=False)

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     PEOPLE_ADMIN = "people:admin"
     WEBHOOKS_ADMIN = "webhooks:admin"
     AUDIT_READ = "audit:read"
+    REPORTS_READ = "reports:read"  # the desk's figures: rates, targets, article use
     INDEX_ADMIN = "index:admin"
 
 
@@ -79,6 +80,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             P.ACTIONS_ASSIGN,
             P.ACTIONS_WORK,
             P.PEOPLE_READ,
+            P.REPORTS_READ,
         }
     ),
     Role.FIELD_ENGINEER: frozenset(

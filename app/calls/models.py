@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -129,7 +129,8 @@ class Call(Base):
     patient_impact: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(20), index=True)
     opened_by: Mapped[int] = mapped_column(ForeignKey("people.id"))
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the reports read the calls opened in a range (app/reports)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_tier: Mapped[int | None] = mapped_column(Integer)
     fixed_by_article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
@@ -160,6 +161,8 @@ class CallEvent(Base):
     """One thing that happened on a call; never updated or deleted."""
 
     __tablename__ = "call_events"
+    # the reports count each call's endings (resolved, cancelled) from this alone
+    __table_args__ = (Index("ix_call_events_kind_call_id", "kind", "call_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
@@ -196,6 +199,9 @@ class CallArticle(Base):
     opened: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome: Mapped[str | None] = mapped_column(String(20))
     fixed_tier: Mapped[int | None] = mapped_column(Integer)
+    # the latest outcome's vote: who recorded it and when (ranking learns from them)
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    outcome_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
 
 
 class Escalation(Base):

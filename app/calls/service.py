@@ -41,6 +41,7 @@ from app.calls.schemas import CallCreate, CancelRequest, ResolveRequest
 from app.db import utcnow
 from app.errors import InvalidInput, NotFound
 from app.later import wait_for_records
+from app.learning import service as learning
 from app.lifecycle import Lifecycle
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
@@ -436,6 +437,8 @@ def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: 
         article = article_service.get(session=session, ref=data.article_id)
         fixed = link(session, call.id, article.id)
         fixed.outcome = AttemptOutcome.FIXED
+        fixed.outcome_at, fixed.outcome_by = utcnow(), principal.person_id
+        learning.changed(session=session, article_id=article.id)
         fixed.fixed_tier = tier
         call.fixed_by_article_id = article.id
     call.resolution_reason = data.reason
@@ -472,7 +475,8 @@ def reopen(*, session: Session, call_id: int, reason: str, principal: Principal)
     if call.fixed_by_article_id is not None:
         fixed = link(session, call.id, call.fixed_by_article_id)
         fixed.fixed_tier = None
-        fixed.outcome = None
+        fixed.outcome = fixed.outcome_at = fixed.outcome_by = None
+        learning.changed(session=session, article_id=fixed.article_id)
     call.fixed_by_article_id = None
     call.resolved_at = call.closed_at = call.resolved_tier = call.cancelled_at = None
     call.resolution_reason = call.cancel_reason = call.cancel_note = None

@@ -18,10 +18,11 @@ from app.auth.service import Principal
 from app.calls.models import AttemptOutcome, Call, CallArticle, CallEvent, EventKind, OwnerKind
 from app.calls.schemas import ArticleAttemptCreate, CallHit, CallSearch, CallSearchResult
 from app.calls.service import add_event, get, link, owner_interval
-from app.db import urgent_writes
+from app.db import urgent_writes, utcnow
 from app.errors import Forbidden, InvalidInput
+from app.learning import service as learning
 from app.search import service as search_service
-from app.search.index import ArticleIndex
+from app.search.index import ArticleIndex, Scanner
 from app.search.schemas import SearchFilters, SearchRequest, SearchResponse
 from app.search.service import SearchLimits
 
@@ -51,6 +52,14 @@ def _filters(
         else:
             skipped[name] = value
     return filters, skipped
+
+
+def _scanner(session: Session, call: Call) -> Scanner:
+    """The call's scanner, where its articles' records on past calls count most."""
+    asset = session.get(Asset, call.asset_id) if call.asset_id else None
+    if asset is None:
+        return Scanner(call.modality)
+    return Scanner(asset.modality, asset.manufacturer, asset.model)
 
 
 def _ranked(
@@ -100,7 +109,13 @@ def search(
         filters=SearchFilters(**filters),
         limit=min(limit + failed, limits.max_limit),
     )
-    response = search_service.search(session=session, index=index, request=request, limits=limits)
+    response = search_service.search(
+        session=session,
+        index=index,
+        request=request,
+        limits=limits,
+        scanner=_scanner(session, call),
+    )
     result = CallSearchResult(
         query=query,
         filters=filters,
@@ -251,6 +266,10 @@ def record_attempt(
     tried = link(session, call.id, article.id)
     tried.opened = True
     tried.outcome = data.outcome
+    # one vote per call and article: a later outcome replaces the earlier one
+    tried.outcome_at = utcnow()
+    tried.outcome_by = principal.person_id
+    learning.changed(session=session, article_id=article.id)
     event = add_event(
         session,
         call,

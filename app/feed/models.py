@@ -16,6 +16,7 @@ class Topic(StrEnum):
 
     ARTICLE = "article"  # ref: the article id (search index, hit cards)
     AUTH = "auth"  # a key or a person changed (the verified-key cache)
+    OUTCOME = "outcome"  # ref: an article whose outcome on a call changed (ranking)
 
 
 class Change(Base):

@@ -10,9 +10,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +25,11 @@ from embeddings.batcher import MicroBatcher
 from embeddings.cache import VectorCache
 from embeddings.encoder import Encoder as Encoder  # the app reaches the library only here
 from embeddings.encoder import Vectors, make_encoder
+from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex
+from embeddings.outcomes import OutcomeBook, Record
+from embeddings.outcomes import Scanner as Scanner  # the app's searches say where they are
+from embeddings.outcomes import Vote as Vote
 from embeddings.pool import WorkPool
 from embeddings.store import Progress, SyncReport
 from embeddings.synonyms import Expansion, read_groups
@@ -98,6 +103,7 @@ class Hit:
     keyword_score: float  # BM25 relative to the query's best (0..1)
     error_codes: list[str]  # error codes of the query the article has, as it spells them
     models: list[str]  # models of the query the article covers
+    record: Record | None = None  # its outcomes on past calls, for the scanner searched for
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,8 @@ class ArticleIndex:
         search_concurrency: int = 4,
         bm25_fields: Mapping[str, float] | None = None,
         write_wait: float | None = None,
+        outcomes: OutcomeBook | None = None,
+        outcome_weight: float | None = None,
     ) -> None:
         self._hybrid = HybridIndex(
             encoder,
@@ -137,6 +145,10 @@ class ArticleIndex:
             body_max_tokens=body_max_tokens,
             lexical_boosts=bm25_fields,
         )
+        if outcome_weight is not None:
+            self._hybrid.weights = replace(self._hybrid.weights, outcome=outcome_weight)
+        # what past calls say about each article (app/learning fills it from the database)
+        self.outcomes = outcomes if outcomes is not None else OutcomeBook()
         # searches compute on these threads only: a search waiting its turn holds no
         # lock and does not compete for the interpreter
         self.searches = WorkPool(search_concurrency, name="search")
@@ -169,6 +181,11 @@ class ArticleIndex:
         return len(self._hybrid)
 
     @property
+    def weights(self) -> FusionWeights:
+        """The fusion weights searches use."""
+        return self._hybrid.weights
+
+    @property
     def loaded_from_disk(self) -> bool:
         """Whether the start reused the index saved on disk."""
         return self._hybrid.loaded_from_disk
@@ -199,20 +216,26 @@ class ArticleIndex:
         limit: int,
         *,
         filters: Mapping[str, Sequence[str]] | None = None,
+        scanner: Scanner | None = None,
     ) -> Found:
         """The best `limit` published articles for a query, hard-filtered (field ->
-        accepted values), on the calling thread. `session` may be a function that opens
-        one, called only when a hit's card must be read from the database; an article
-        archived meanwhile drops out."""
+        accepted values), on the calling thread, each moved by its record on past calls on
+        `scanner` (or on any). `session` may be a function that opens one, called only
+        when a hit's card must be read from the database; an article archived meanwhile
+        drops out."""
         hybrid = self._hybrid
         # one glossary look-up serves the dense text, BM25 and the response
         expansion = hybrid.expand(query)
         # encoded on another core while the index runs its lexical lane
         vector = self.query_vector(query, expansion)
+        book = self.outcomes
+        adjust = (lambda ids: book.adjustments(ids, scanner)) if len(book) else None
         candidates = hybrid.search(
-            query, limit, filters=filters, query_vector=vector, expansion=expansion
+            query, limit, filters=filters, query_vector=vector, expansion=expansion, adjust=adjust
         )
-        cards = self.cards_for(session, [c.id for c in candidates])
+        ids = [c.id for c in candidates]
+        cards = self.cards_for(session, ids)
+        records = book.records(ids, scanner) if adjust is not None else {}
         hits = [
             Hit(
                 card=card,
@@ -222,6 +245,7 @@ class ArticleIndex:
                 keyword_score=c.lexical_norm,
                 error_codes=c.codes,
                 models=c.models,
+                record=records.get(c.id),
             )
             for c in candidates
             if (card := cards.get(c.id)) is not None
@@ -244,6 +268,18 @@ class ArticleIndex:
             return lambda: known
         pending = self.batcher.submit(dense)
         return lambda: self.query_vectors.put(dense, pending.result(timeout=30))
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors of these texts as given (not glossary-widened), one row each; a
+        text encoded recently, by a search or here, is taken from the query cache."""
+        known = {t: v for t in dict.fromkeys(texts) if (v := self.query_vectors.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:  # one batch, on the calling thread (the encoders guard themselves)
+            for text, vector in zip(missing, self._hybrid.encoder.encode(missing), strict=True):
+                known[text] = self.query_vectors.put(text, vector)
+        if not texts:
+            return np.zeros((0, self._hybrid.encoder.dim), dtype=np.float32)
+        return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
 
     def cards_for(
         self, session: Session | Callable[[], Session], ids: Sequence[int]
@@ -448,6 +484,11 @@ def index_from_settings(
         search_concurrency=settings.search_concurrency,
         bm25_fields=settings.bm25_fields,
         write_wait=write_wait,
+        outcomes=OutcomeBook(
+            half_life_days=settings.outcome_half_life_days,
+            per_voter=settings.outcome_votes_per_person,
+        ),
+        outcome_weight=settings.outcome_weight,
     )
 
 

@@ -11,10 +11,16 @@ from app.audit.middleware import read_only
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import Route, Sessions, SettingsDep
-from app.search import service
+from app.deps import DbSession, Route, Sessions, SettingsDep
+from app.search import service, similar
 from app.search.deps import SearchIndex
-from app.search.schemas import IndexStatus, SearchRequest, SearchResponse
+from app.search.schemas import (
+    IndexStatus,
+    SearchRequest,
+    SearchResponse,
+    SimilarRequest,
+    SimilarResponse,
+)
 
 router = APIRouter(tags=["search"], route_class=Route)
 
@@ -40,6 +46,33 @@ async def search(
     )
     # already in the response model's JSON form (tested): no second validation pass
     return Response(body, media_type="application/json")
+
+
+@router.post(
+    "/articles/similar",
+    summary="Articles like one being written",
+    tags=["articles"],
+    response_model=SimilarResponse,
+)
+@read_only  # a search changes nothing: not audited, like any read
+def similar_articles(
+    draft: SimilarRequest,
+    session: DbSession,
+    index: SearchIndex,
+    settings: SettingsDep,
+    _: Annotated[Principal, permit(P.ARTICLES_WRITE)],
+) -> SimilarResponse:
+    """The published articles closest to an article being written or captured (its
+    title, issue, other phrasings and error codes), best first, each marked a likely
+    duplicate from DUPLICATE_SCORE; call it before creating one, so the desk keeps one
+    article per fault. `exclude_id` leaves out the article itself when editing."""
+    return similar.find(
+        session=session,
+        index=index,
+        draft=draft,
+        max_chars=settings.query_max_chars,
+        threshold=settings.duplicate_score,
+    )
 
 
 @router.get("/search/index", summary="Search index status")

@@ -44,6 +44,21 @@ class SearchRequest(BaseModel):
     )
 
 
+class PastCalls(BaseModel):
+    """An article's record on past calls, as it moved this search's ranking."""
+
+    fixed: int = Field(description="Calls it fixed, on the scanners `where` names.")
+    tried: int = Field(description="Calls that recorded an outcome for it there.")
+    where: str = Field(
+        description="The scanners counted: the model searched for, else its maker and "
+        "modality, else the modality; empty for every call."
+    )
+    adjustment: float = Field(
+        description="How far the record moved the score, from -1 (always failed) to 1 "
+        "(always fixed), times OUTCOME_WEIGHT; 0 without a record."
+    )
+
+
 class Why(BaseModel):
     """Why an article matched: the evidence of each lane."""
 
@@ -56,6 +71,9 @@ class Why(BaseModel):
     error_codes: list[str] = Field(description="Error codes in the query that the article has.")
     models: list[str] = Field(description="Models in the query that the article covers.")
     filters: dict[str, str] = Field(description="Filters the article passed.")
+    past_calls: PastCalls | None = Field(
+        None, description="Its outcomes on past calls, when some were recorded."
+    )
     summary: str
 
 
@@ -127,3 +145,40 @@ def as_json(
         missing, extra = sorted(names - given), sorted(given - names)
         raise ValueError(f"{model.__name__}: missing {missing}, not declared {extra}")
     return {name: values.get(name) for name in order}
+
+
+class SimilarRequest(BaseModel):
+    """An article being written or captured, as far as it goes."""
+
+    title: str = Field(min_length=1, max_length=200)
+    issue: str = Field("", max_length=4000)
+    reported_as: list[str] = Field(default_factory=list, max_length=30)
+    error_codes: list[str] = Field(default_factory=list, max_length=50)
+    exclude_id: int | None = Field(
+        None, ge=1, description="The article itself, when it exists already (an edit)."
+    )
+    limit: int = Field(5, ge=1, le=20)
+
+
+class SimilarArticle(BaseModel):
+    """A published article close to the one being written."""
+
+    id: int
+    slug: str
+    title: str
+    modality: Modality
+    error_codes: list[str]
+    score: float = Field(description="Its search score for the new article's text.")
+    likely_duplicate: bool = Field(
+        description="The score reaches DUPLICATE_SCORE: probably the same fault."
+    )
+    shared_error_codes: list[str] = Field(
+        description="Error codes of the new article that it claims too."
+    )
+
+
+class SimilarResponse(BaseModel):
+    """The closest published articles, best first."""
+
+    threshold: float = Field(description="DUPLICATE_SCORE: a likely duplicate from here.")
+    results: list[SimilarArticle]

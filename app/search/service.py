@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.errors import InvalidInput
-from app.search.index import ArticleIndex, Hit
+from app.search.index import ArticleIndex, Hit, Scanner
 from app.search.schemas import SearchRequest, SearchResponse, Why, as_json
 
 MAX_LISTED = 50
@@ -67,12 +67,15 @@ def search_payload(
     index: ArticleIndex,
     request: SearchRequest,
     limits: SearchLimits,
+    scanner: Scanner | None = None,
 ) -> dict[str, Any]:
     """Ranked published fixes for a query, hard-filtered, as the JSON a SearchResponse
     serialises to (built from prepared hit cards, not validated again). The search
     itself runs in its turn on the index's search threads; `took_ms` is its time there,
     without the wait for a thread. `session` may be a function that opens one, called
-    only when a hit's card must be read from the database."""
+    only when a hit's card must be read from the database. `scanner`: the scanner the
+    search is for (its records on past calls there count most); by default the one the
+    filters name."""
     query = request.query.strip()
     if not query:
         raise InvalidInput(
@@ -93,7 +96,9 @@ def search_payload(
     every = request.filters.model_dump(mode="json")
     passed = {name: value for name, value in every.items() if value is not None}
     filters = _check_filters(index, passed)
-    hits = index.searches.run(_hits, session, index, query, limit, filters, passed)
+    if scanner is None:
+        scanner = Scanner(passed.get("modality"), passed.get("manufacturer"), passed.get("model"))
+    hits = index.searches.run(_hits, session, index, query, limit, filters, passed, scanner)
     return as_json(
         SearchResponse,
         {
@@ -151,9 +156,10 @@ def _hits(
     limit: int,
     filters: dict[str, list[str]],
     passed: dict[str, Any],
+    scanner: Scanner,
 ) -> _Hits:
     started = time.perf_counter()
-    found = index.search(session, query, limit, filters=filters)
+    found = index.search(session, query, limit, filters=filters, scanner=scanner)
     results = [
         _hit(rank, hit, found.query_terms, passed) for rank, hit in enumerate(found.hits, start=1)
     ]
@@ -166,6 +172,7 @@ def search(
     index: ArticleIndex,
     request: SearchRequest,
     limits: SearchLimits,
+    scanner: Scanner | None = None,
 ) -> SearchResponse:
     """Ranked published fixes for a query, hard-filtered, as a model."""
     return SearchResponse.model_validate(
@@ -174,6 +181,7 @@ def search(
             index=index,
             request=request,
             limits=limits,
+            scanner=scanner,
         )
     )
 
@@ -191,6 +199,10 @@ def _hit(
     parts.append(f"semantic similarity {hit.semantic:.2f}")
     if terms:
         parts.append(f"keywords: {', '.join(terms)}")
+    record = hit.record
+    if record is not None:
+        on = f" on {record.where}" if record.where else ""
+        parts.append(f"fixed {record.fixed} of {record.tried} calls{on}")
     why = {
         "semantic": round(hit.semantic, 4),
         "semantic_body": round(hit.semantic_body, 4),
@@ -199,6 +211,14 @@ def _hit(
         "error_codes": list(hit.error_codes),
         "models": list(hit.models),
         "filters": dict(filters),
+        "past_calls": None
+        if record is None
+        else {
+            "fixed": record.fixed,
+            "tried": record.tried,
+            "where": record.where,
+            "adjustment": round(record.adjustment, 4),
+        },
         "summary": "; ".join(parts),
     }
     shown = hit.card.hit.copy()  # SearchHit's fields in its order; set in place below

@@ -19,6 +19,8 @@ from app.auth.permissions import P
 from app.deps import Route
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.schemas import DbId
+from app.search import similar
+from app.search.schemas import SimilarArticle, SimilarRequest
 from app.web.article_form import (
     FIELD_LABELS,
     MODALITY_CHOICES,
@@ -154,11 +156,34 @@ def create_article(ui: WriterPost, posted: Posted) -> Response:
         data = ArticleCreate.model_validate(
             content_from_form(values) | {"status": "draft", "author": author}
         )
+        if posted_text(posted, "checked_similar") != "1":
+            # search before you create: likely duplicates are shown before anything is saved
+            close = _likely_duplicates(ui, data)
+            if close:
+                return _edit_page(ui, None, values, {}, similar=close)
         article = service.create(session=ui.session, data=data, actor=author, indexer=ui.index)
     except (InvalidInput, ValidationError) as exc:
         ui.session.rollback()
         return _edit_page(ui, None, values, form_errors(exc), status=422)
     return redirect(ui.request, f"/ui/articles/{article.id}?done=created")
+
+
+def _likely_duplicates(ui: Console, data: ArticleCreate) -> list[SimilarArticle]:
+    """The published articles that probably cover the same fault as `data`."""
+    draft = SimilarRequest(
+        title=data.title,
+        issue=data.issue,
+        reported_as=list(data.reported_as),
+        error_codes=list(data.error_codes),
+    )
+    found = similar.find(
+        session=ui.session,
+        index=ui.index,
+        draft=draft,
+        max_chars=ui.settings.query_max_chars,
+        threshold=ui.settings.duplicate_score,
+    )
+    return [row for row in found.results if row.likely_duplicate]
 
 
 @router.get("/articles/{article_id}/edit")

@@ -15,6 +15,7 @@ from app.auth.permissions import P
 from app.calls import reuse
 from app.deps import Route
 from app.errors import Conflict, PreconditionFailed
+from app.reports import gaps
 from app.schemas import DbId
 from app.web import editor
 from app.web.article_form import MODALITY_CHOICES, side_by_side
@@ -28,6 +29,7 @@ _library = APIRouter(prefix="/ui", include_in_schema=False, route_class=Route)
 PublisherPost = Annotated[Console, console(P.ARTICLES_WRITE, P.ARTICLES_PUBLISH, write=True)]
 
 PAGE_SIZE = 25
+GAP_GROUPS = 100
 
 
 def _article_page(
@@ -122,15 +124,23 @@ def archive_article(article_id: DbId, ui: PublisherPost, version: VersionField =
 
 @_library.get("/gaps")
 def gaps_screen(ui: Writer) -> Response:
-    """Searches that found nothing useful, newest first: candidate new articles."""
-    threshold = ui.settings.gap_score_threshold
+    """Searches that found nothing useful, similar ones grouped, largest group first:
+    each group a candidate new article."""
+    settings = ui.settings
+    report = gaps.report(
+        session=ui.session,
+        index=ui.index,
+        threshold=settings.gap_score_threshold,
+        similarity=settings.gap_group_similarity,
+        limit=GAP_GROUPS,
+    )
     rows = []
-    for gap in reuse.find_gaps(session=ui.session, threshold=threshold):
-        title = gap.query[:1].upper() + gap.query[1:150]
-        prefill = {"title": title, "issue": gap.query[:4000]}
-        if gap.modality:
-            prefill["modality"] = gap.modality
-        rows.append((gap, "/ui/articles/new?" + urlencode(prefill)))
+    for group in report.groups:
+        # the new-article form takes a title, an issue and a modality
+        prefill = {"title": group.suggested_title, "issue": "\n".join(group.examples)[:4000]}
+        if len(group.modalities) == 1:
+            prefill["modality"] = group.modalities[0]
+        rows.append((group, "/ui/articles/new?" + urlencode(prefill)))
     return page(
         ui.request,
         "knowledge/gaps.html",
@@ -138,7 +148,7 @@ def gaps_screen(ui: Writer) -> Response:
         section="gaps",
         title="Knowledge gaps",
         rows=rows,
-        threshold=threshold,
+        report=report,
     )
 
 

@@ -30,7 +30,8 @@ def test_an_in_call_search_answers_while_sqlites_writer_is_busy(
     key = admin_key(database)
     port, log = free_port(), tmp_path / "server.log"
     url = f"http://127.0.0.1:{port}"
-    server = serve({"DATA_DIR": str(data_dir), "INDEX_SAVE_DELAY": "0"}, port=port, log=log)
+    env = {"DATA_DIR": str(data_dir), "INDEX_SAVE_DELAY": "0", "INDEX_WRITE_WAIT_SECONDS": "60"}
+    server = serve(env, port=port, log=log)
     try:
         wait_healthy(url, server, log)
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as http:

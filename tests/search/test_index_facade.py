@@ -79,6 +79,7 @@ def test_as_json_orders_the_declared_fields_and_refuses_others() -> None:
         "error_codes": [],
         "models": [],
         "filters": {},
+        "past_calls": None,
         "summary": "semantic similarity 0.50",
     }
     assert list(as_json(Why, dict(reversed(why.items())))) == list(Why.model_fields)

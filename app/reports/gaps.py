@@ -1,0 +1,135 @@
+"""Knowledge gaps grouped by meaning: the unanswered searches of `app/calls/reuse.py`,
+similar ones together, so that an engineer writes one article per group."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session
+
+from app.calls.reuse import Gap, find_gaps
+from app.reports.schemas import GapGroup, GapReport
+from app.search.index import ArticleIndex
+
+Vectors = npt.NDArray[np.float32]
+
+MAX_GAPS = 500  # the newest gaps read and grouped: older ones are answered or forgotten
+EXAMPLES = 5
+CALL_IDS = 10
+TITLE_CHARS = 150
+WEAK = "best score"  # how reuse starts the reason of a search that scored too low
+
+
+def _same(text: str) -> str:
+    """A query's text as the gaps compare it (case and spacing aside)."""
+    return " ".join(text.lower().split())
+
+
+def cluster(gaps: Sequence[Gap], vectors: Vectors, similarity: float) -> list[list[int]]:
+    """The gaps' indices in groups, in the order given (newest first): a gap joins the
+    group whose centroid is nearest when the cosine is at least `similarity` (the first
+    such group on a tie), else starts one; a text seen before goes where it went."""
+    sums = np.zeros((len(gaps), vectors.shape[1] if len(gaps) else 0), dtype=np.float64)
+    groups: list[list[int]] = []
+    placed: dict[str, int] = {}
+    for i, gap in enumerate(gaps):
+        key = _same(gap.query)
+        chosen = placed.get(key)
+        if chosen is None and groups:
+            totals = sums[: len(groups)]
+            cosines = (totals @ vectors[i]) / np.maximum(np.linalg.norm(totals, axis=1), 1e-12)
+            best = int(np.argmax(cosines))
+            chosen = best if cosines[best] >= similarity else None
+        if chosen is None:
+            chosen = len(groups)
+            groups.append([])
+        groups[chosen].append(i)
+        sums[chosen] += vectors[i]
+        placed.setdefault(key, chosen)
+    return groups
+
+
+def _reasons(members: Sequence[Gap], best_score: float | None, threshold: float) -> list[str]:
+    """Its gaps' reasons, the most frequent first; the weak-score ones said once, with
+    the group's best score."""
+    counts: Counter[str] = Counter()
+    for gap in members:
+        for reason in gap.reasons:
+            # reuse words each weak search with its own score: the group names its best
+            if best_score is not None and gap.best_score is not None and reason.startswith(WEAK):
+                reason = f"{WEAK} {best_score:.2f} is below {threshold:.2f}"
+            counts[reason] += 1
+    return [reason for reason, _ in counts.most_common()]
+
+
+def _title(phrasing: str) -> str:
+    return phrasing[:1].upper() + phrasing[1:TITLE_CHARS]
+
+
+def summarise(members: Sequence[Gap], vectors: Vectors, threshold: float) -> GapGroup:
+    """One group from its gaps (newest first) and their vectors."""
+    centroid = vectors.sum(axis=0)
+    centroid /= np.linalg.norm(centroid) or 1.0
+    closeness = vectors @ centroid
+    phrasings: dict[str, tuple[float, str]] = {}
+    for gap, near in zip(members, closeness, strict=True):
+        phrasings.setdefault(_same(gap.query), (-float(near), gap.query.strip()))
+    # most central first; equally central: the newest (dicts keep the order seen)
+    examples = [text for _, text in sorted(phrasings.values(), key=lambda p: p[0])]
+    scored = [g for g in members if g.best_score is not None]
+    best = max(scored, key=lambda g: g.best_score or 0.0, default=None)
+    best_score = best.best_score if best else None
+    calls = list(dict.fromkeys(g.call_id for g in members))
+    drafts = dict.fromkeys(g.draft_article_id for g in members if g.draft_article_id)
+    return GapGroup(
+        size=len(members),
+        calls=len(calls),
+        modalities=sorted({g.modality for g in members if g.modality}),
+        newest=max(g.at for g in members),
+        oldest=min(g.at for g in members),
+        suggested_title=_title(examples[0]),
+        examples=examples[:EXAMPLES],
+        best_title=best.best_title if best else None,
+        best_score=round(best_score, 4) if best_score is not None else None,
+        reasons=_reasons(members, best_score, threshold),
+        call_ids=calls[:CALL_IDS],
+        draft_article_ids=list(drafts)[:CALL_IDS],
+    )
+
+
+def group(
+    *,
+    session: Session,
+    index: ArticleIndex,
+    threshold: float,
+    similarity: float,
+    limit: int | None = None,
+) -> list[GapGroup]:
+    """The newest gaps (searches scoring below `threshold`, unfixed escalations) grouped
+    by the meaning of their queries, largest group first, then the newest; the first
+    `limit` (None: all)."""
+    gaps = find_gaps(session=session, threshold=threshold, limit=MAX_GAPS)
+    vectors = index.encode([g.query for g in gaps])
+    groups = [
+        summarise([gaps[i] for i in members], vectors[members], threshold)
+        for members in cluster(gaps, vectors, similarity)
+    ]
+    groups.sort(key=lambda g: (-g.size, -g.newest.timestamp()))
+    return groups if limit is None else groups[:limit]
+
+
+def report(
+    *, session: Session, index: ArticleIndex, threshold: float, similarity: float, limit: int
+) -> GapReport:
+    """The `limit` largest groups, with how many gaps and groups there are in all."""
+    groups = group(session=session, index=index, threshold=threshold, similarity=similarity)
+    return GapReport(
+        score_threshold=threshold,
+        similarity=similarity,
+        gaps=sum(g.size for g in groups),
+        groups_total=len(groups),
+        groups=groups[:limit],
+    )
