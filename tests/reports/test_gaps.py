@@ -21,7 +21,8 @@ from app.reports.gaps import cluster, summarise
 from app.reports.schemas import GapGroup
 from app.search.index import ArticleIndex, Encoder
 from tests.calls.conftest import Desk, make_desk
-from tests.conftest import AppFactory, key_for
+from tests.conftest import AppFactory
+from tests.web.test_knowledge_pages import _engineer
 
 # faults the seed library does not cover, each as three callers might put it
 FAULTS = {
@@ -288,21 +289,9 @@ def test_limit_out_of_range_names_the_field(asked: Asked) -> None:
     assert "limit" in response.text
 
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
 def test_console_lists_the_groups_with_their_sizes(asked: Asked) -> None:
     client = asked.desk.client
-    _, key = key_for(client, "engineer", name="Edda Engineer")
-    token = CSRF.search(client.get("/ui/login").text)
-    assert token
-    signed = client.post(
-        "/ui/login",
-        data={"api_key": key, "csrf_token": token[1], "next": "/ui/gaps"},
-        follow_redirects=False,
-    )
-    assert signed.status_code == 303, signed.text
-
+    _engineer(client)
     response = client.get("/ui/gaps")
     assert response.status_code == 200, response.text
     page = unescape(response.text)
