@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         "model) moves its search score, up or down (0: ranking ignores outcomes; "
         "docs/quality.md).",
     )
+    similar_calls_weight: float = Field(
+        1.5,
+        ge=0,
+        le=5,
+        description="The most the fixes of similar past calls on the searched scanner's model "
+        "move an article's score up (0: ranking ignores them; docs/quality.md).",
+    )
     outcome_half_life_days: float = Field(
         180.0, gt=0, description="Days after which a past call's outcome counts half."
     )

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
 from app.actions.router import router as actions_router
+from app.articles.review_router import router as reviews_router
 from app.articles.router import router as articles_router
 from app.assets.router import router as assets_router
 from app.attachments.router import router as attachments_router
@@ -22,6 +23,7 @@ from app.audit.middleware import AuditLog, record_in_transaction
 from app.audit.router import router as audit_router
 from app.auth.cache import PrincipalCache
 from app.auth.router import router as auth_router
+from app.calls import past as past_calls
 from app.calls.router import router as calls_router
 from app.config import Settings, get_settings
 from app.contacts.router import router as contacts_router
@@ -167,6 +169,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                 Topic.OUTCOME: lambda session, refs: learning.load(
                     session=session, index=index, article_ids=[int(r) for r in refs]
                 ),
+                Topic.CASE: lambda session, refs: past_calls.load(
+                    session=session, index=index, call_ids=[int(r) for r in refs]
+                ),
             },
             poll_seconds=settings.feed_poll_seconds,
             keep_hours=settings.feed_keep_hours,
@@ -183,15 +188,23 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             close_bar()
         with sessions() as session:  # the calls' outcomes, which ranking learns from
             learning.load(session=session, index=index)
+            past_calls.load(session=session, index=index)  # similar past calls
+        # the resolved calls without a vector are encoded behind the start
+        backfill = past_calls.Backfill(sessions, index)
+        app.state.past_calls = backfill
         app.state.settings = settings
         app.state.principals = principals
         app.state.rate_limiter = RateLimiter.from_settings(settings)
         app.state.index_slot = slot
         follower.start(since)
         app.state.feed = follower
+        backfill.start()
         app.state.engine = engine
         app.state.sessions = sessions
-        hooks: list[CommitHook] = [record_in_transaction]
+        hooks: list[CommitHook] = [
+            record_in_transaction,
+            lambda _request, session: past_calls.write_pending(session=session, index=index),
+        ]
         app.state.commit_hooks = hooks
         app.state.index = index
         worker = DeliveryWorker(sessions, settings=settings)
@@ -213,6 +226,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             mailer.stop()
             targets.stop()
             worker.stop()
+            backfill.stop()
             follower.stop()
             index.close()
             slot.release()
@@ -254,6 +268,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
 
     app.include_router(search_router)
     app.include_router(articles_router)
+    app.include_router(reviews_router)
     app.include_router(assets_router)
     app.include_router(calls_router)
     app.include_router(attachments_router)

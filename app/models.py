@@ -5,6 +5,7 @@ def import_all() -> None:
     """Register all tables on Base.metadata."""
     import app.actions.models
     import app.articles.models
+    import app.articles.review_models
     import app.assets.models
     import app.attachments.models
     import app.audit.models

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
+# records closer than this count as equal among a code's claimants, so match decides
+RECORD_STEP = 0.25
+
 
 @dataclass(frozen=True)
 class FusionWeights:
@@ -27,6 +30,12 @@ class FusionWeights:
         3 is measurably quicker than all on a large library, with dev quality unchanged).
     outcome: the most a document's record on past calls moves its score, up or down
         (`embeddings/outcomes.py`; 0 without votes).
+    similar_calls: the most the fixes of similar past calls on the scanner's model move a
+        document's score up (`embeddings/cases.py` evidence, in [0, 1); 0 without any).
+    code_record: among documents that claim the query's error code, the step a better
+        record on past calls (its adjustment, in steps of `RECORD_STEP`) moves the score:
+        larger than any difference in match, so claimants rank by record, then by match,
+        and all stay above documents without the code (while `code` exceeds it).
     synonyms_in_headline: whether BM25 looks for the equivalents in the headline field too,
         not only in the body (which holds the headline's words as well); they were half a
         query's postings, and looking in both fields made BM25 measurably slower on a
@@ -39,6 +48,8 @@ class FusionWeights:
     model: float = 0.05
     code: float = 10.0
     outcome: float = 0.3
+    code_record: float = 6.0
+    similar_calls: float = 1.5
     synonyms: float = 1.0
     expand_dense: bool = False
     dense_per_group: int = 1
@@ -48,7 +59,14 @@ class FusionWeights:
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
         return replace(
-            self, lexical=0.0, model=0.0, code=0.0, outcome=0.0, synonyms=0.0, lexical_per_group=0
+            self,
+            lexical=0.0,
+            model=0.0,
+            code=0.0,
+            outcome=0.0,
+            similar_calls=0.0,
+            synonyms=0.0,
+            lexical_per_group=0,
         )
 
     def lexical_only(self) -> FusionWeights:
@@ -61,6 +79,7 @@ class FusionWeights:
             model=0.0,
             code=0.0,
             outcome=0.0,
+            similar_calls=0.0,
             expand_dense=False,
         )
 
@@ -97,10 +116,12 @@ def fuse(
     weights: FusionWeights,
     k: int,
     adjust: Callable[[Sequence[int]], Mapping[int, float]] | None = None,
+    boost: Mapping[int, float] | None = None,
 ) -> list[Candidate]:
     """The k best candidates, scored linearly, best first (ties broken by id for
     stability); `adjust` gives some candidates an adjustment in [-1, 1] (their record
-    on past calls), weighed by `weights.outcome`."""
+    on past calls), weighed by `weights.outcome`; `boost` some an evidence in [0, 1)
+    (similar past calls they fixed), weighed by `weights.similar_calls`."""
     n = len(lanes.ids)
     if n == 0:
         return []
@@ -121,8 +142,18 @@ def fuse(
     adjusted = adjust(lanes.ids.tolist()) if adjust is not None and weights.outcome else {}
     if adjusted:
         # without any, the scores are bit for bit those of a search without records
-        score = score + weights.outcome * np.fromiter(
+        record = np.fromiter(
             (adjusted.get(i, 0.0) for i in lanes.ids.tolist()), dtype=np.float64, count=n
+        )
+        score = score + weights.outcome * record
+        if lanes.codes:
+            # claimants of the code: by record (in steps), then by match; never by age
+            steps = np.round(record / RECORD_STEP) * RECORD_STEP
+            claims = _flagged(lanes.ids, lanes.codes)
+            score = score + np.where(claims, weights.code_record * steps, 0.0)
+    if boost and weights.similar_calls:
+        score = score + weights.similar_calls * np.fromiter(
+            (boost.get(i, 0.0) for i in lanes.ids.tolist()), dtype=np.float64, count=n
         )
     order = np.lexsort((lanes.ids, -score))[:k]
     return [

@@ -291,9 +291,11 @@ class HybridIndex:
         query_vector: Vectors | Callable[[], Vectors] | None = None,
         expansion: Expansion | None = None,
         adjust: Callable[[Sequence[int]], Mapping[int, float]] | None = None,
+        evidence: Callable[[npt.NDArray[np.float32]], Mapping[int, float]] | None = None,
     ) -> list[Candidate]:
         """Fused top-k for a query, each with the evidence of every lane (`adjust`: the
-        candidates' records on past calls, `fuse`).
+        candidates' records on past calls; `evidence`: for the query's vector, what
+        similar past calls say of each document; `fuse`).
 
         `query_vector`, when given, must encode `dense_text(text, weights)`; it may be a
         callable that waits for an encode started before the call, which then overlaps
@@ -341,6 +343,7 @@ class HybridIndex:
                 else self.encoder.encode([self.dense_text(text, w, expansion=expansion)])
             )
             q = np.asarray(qv, dtype=np.float32).reshape(1, -1)
+            boost = evidence(q[0]) if evidence is not None else None
             lex_ids = np.array([i for i, _ in lexical], dtype=np.int64)
             lex_scores = np.array([score for _, score in lexical], dtype=np.float64)
             found_ids = [
@@ -358,7 +361,7 @@ class HybridIndex:
             lanes = self._lane_scores(
                 ids, q if dense else None, (lex_ids, lex_scores), codes, models
             )
-        return fuse(lanes, w, k, adjust)
+        return fuse(lanes, w, k, adjust, boost)
 
     def _synonym_fields(self, weights: FusionWeights) -> tuple[str, ...] | None:
         """The BM25 fields the glossary equivalents are looked for in (None: all)."""

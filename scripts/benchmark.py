@@ -38,14 +38,15 @@ import httpx
 import numpy as np
 import yaml
 
-from app.articles import service as article_service
+from app.articles import imports as article_imports
 from app.articles.markdown import parse_file
 from app.articles.schemas import ArticleCreate
 from app.auth import service as auth_service
 from app.config import Settings
 from app.db import transaction
 from app.search import service as search_service
-from app.search.index import encoder_from_settings, headline_text
+from app.search.documents import headline_text
+from app.search.index import encoder_from_settings
 from app.search.schemas import SearchRequest
 from embeddings.encoder import SentenceTransformerEncoder, quantization_config, read_cpuinfo
 from embeddings.vector_index import VectorIndex, set_search_threads
@@ -118,7 +119,7 @@ def build(size: int, folder: Path) -> dict[str, float]:
         opened = time.perf_counter()
         with ctx.sessions() as session:
             for n, data in enumerate(variants(size), start=1):
-                article_service.upsert(session=session, data=data, actor="benchmark")
+                article_imports.upsert(session=session, data=data, actor="benchmark")
                 if n % 1000 == 0:
                     session.commit()
             session.commit()

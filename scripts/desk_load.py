@@ -244,7 +244,7 @@ def article_body(run: str, n: int, edit: int = 0) -> dict[str, Any]:
         "modality": "CT",
         "manufacturer": "Nordvale Medical",
         "models": ["Aurion 64"],
-        "error_codes": [f"BNC-{n:03d}"],
+        "error_codes": [f"BNC-{run}-{n:03d}"],
         "cause": "Worn gantry bearing.",
         "steps": [
             {"text": "Stop scanning and note the error on the console."},

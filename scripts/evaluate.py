@@ -31,7 +31,8 @@ from app.articles.markdown import parse_file
 from app.articles.models import Article, ArticleStatus
 from app.articles.schemas import ArticleCreate
 from app.config import Settings
-from app.search.index import KEYWORD_FIELDS, encoder_from_settings, read_glossary, to_document
+from app.search.documents import KEYWORD_FIELDS, read_glossary, to_document
+from app.search.index import encoder_from_settings
 from embeddings.encoder import Encoder
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from app.articles.models import Article
+from embeddings.cases import Case, CaseBook
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import HybridIndex
 from embeddings.outcomes import OutcomeBook, Scanner, Vote
@@ -111,20 +112,40 @@ def read_past_calls(by_slug: dict[str, int], path: Path = PAST_CALLS) -> list[tu
     return calls
 
 
+@dataclass
+class Learned:
+    """What the past calls taught: each article's record, and the calls themselves."""
+
+    book: OutcomeBook
+    cases: CaseBook
+
+
 def rank(
     index: HybridIndex,
     texts: Texts,
     weights: FusionWeights,
-    book: OutcomeBook,
+    learned: Learned,
     text: str,
     scanner: Scanner,
     filters: dict[str, list[str]] | None = None,
 ) -> list[int]:
     """The top 10 for a text on a call of `scanner`."""
     vector = texts.vector(text, weights)
+    book, cases = learned.book, learned.cases
     adjust = (lambda ids: book.adjustments(ids, scanner)) if len(book) else None
+    evidence = (
+        (lambda q: {i: e.adjustment for i, e in cases.evidence(q, scanner, NOW).items()})
+        if len(cases)
+        else None
+    )
     found = index.search(
-        text, 10, filters=filters, weights=weights, query_vector=vector, adjust=adjust
+        text,
+        10,
+        filters=filters,
+        weights=weights,
+        query_vector=vector,
+        adjust=adjust,
+        evidence=evidence,
     )
     return [c.id for c in found]
 
@@ -139,40 +160,50 @@ def replay(
     noise: float,
     per_voter: float,
     prior_strength: float,
-) -> tuple[OutcomeBook, dict[int, list[Vote]]]:
-    """Every past call worked in turn, learning as it goes; the book and its votes."""
+) -> tuple[Learned, dict[int, list[Vote]]]:
+    """Every past call worked in turn, learning as it goes; what it learned, the votes."""
     rng = random.Random(SEED)
-    book = OutcomeBook(per_voter=per_voter, prior_strength=prior_strength)
+    learned = Learned(
+        OutcomeBook(per_voter=per_voter, prior_strength=prior_strength),
+        CaseBook(per_voter=per_voter, prior_strength=prior_strength),
+    )
     votes: dict[int, list[Vote]] = defaultdict(list)
     order = list(calls)
     rng.shuffle(order)
     for n, (right, text) in enumerate(order):
         scanner = scanner_of(articles[right])
         at = NOW - timedelta(days=SPAN_DAYS * (len(order) - n) / len(order))
-        for doc in rank(index, texts, weights, book, text, scanner)[:TRIES]:
+        voter = f"dispatcher {n % DISPATCHERS}"
+        resolved_with = None
+        for doc in rank(index, texts, weights, learned, text, scanner)[:TRIES]:
             fixed = doc == right and rng.random() < P_FIX
             recorded = (not fixed) if rng.random() < noise else fixed
-            voter = f"dispatcher {n % DISPATCHERS}"
             votes[doc].append(Vote(recorded, at, voter, scanner))
-            book.replace({doc: votes[doc]}, NOW)
+            learned.book.replace({doc: votes[doc]}, NOW)
+            if recorded:
+                resolved_with = doc  # the call is resolved with the last one recorded fixed
             if fixed:
                 break
-    return book, votes
+        # the call, with what it was resolved with, is a past case for the calls after it
+        case = Case(n, scanner, resolved_with, at, voter)
+        learned.cases.replace([case], [texts.vector(text, weights)])
+    return learned, votes
 
 
 def measure(
     index: HybridIndex,
     texts: Texts,
     weights: FusionWeights,
-    book: OutcomeBook,
+    learned: Learned,
     asked: Sequence[Asked],
     base: Sequence[list[int]],
 ) -> Figures:
-    """The queries' figures with `book`, against the ranking without outcomes (`base`)."""
+    """The queries' figures with what was `learned`, against the ranking without outcomes
+    (`base`)."""
     mrr = r1 = r5 = 0.0
     not_first = promoted = 0
     for q, before in zip(asked, base, strict=True):
-        ids = rank(index, texts, weights, book, q.text, q.scanner, q.filters)
+        ids = rank(index, texts, weights, learned, q.text, q.scanner, q.filters)
         first = next((i for i, d in enumerate(ids) if d in q.relevant), None)
         mrr += 1 / (first + 1) if first is not None else 0.0
         r1 += first == 0
@@ -194,22 +225,29 @@ def spam_moves(
     index: HybridIndex,
     texts: Texts,
     weights: FusionWeights,
-    book: OutcomeBook,
+    learned: Learned,
     votes: dict[int, list[Vote]],
     asked: Sequence[Asked],
 ) -> list[int]:
     """For each query: one dispatcher records "fixed" `SPAM_VOTES` times for its 5th
-    result (an unrelated article); how many ranks that article rises."""
+    result (an unrelated article), on calls worded as the query (the worst case for the
+    similar-call evidence); how many ranks that article rises."""
     moves = []
+    book, cases = learned.book, learned.cases
     for q in asked:
-        before = rank(index, texts, weights, book, q.text, q.scanner, q.filters)
+        before = rank(index, texts, weights, learned, q.text, q.scanner, q.filters)
         if len(before) < 5 or before[4] in q.relevant:
             continue
         target = before[4]
         spam = [Vote(True, NOW, "one busy dispatcher", q.scanner)] * SPAM_VOTES
         book.replace({target: [*votes.get(target, []), *spam]}, NOW)
-        after = rank(index, texts, weights, book, q.text, q.scanner, q.filters)
+        spam_cases = [
+            Case(-1 - n, q.scanner, target, NOW, "one busy dispatcher") for n in range(SPAM_VOTES)
+        ]
+        cases.replace(spam_cases, [texts.vector(q.text, weights)] * SPAM_VOTES)
+        after = rank(index, texts, weights, learned, q.text, q.scanner, q.filters)
         book.replace({target: votes.get(target, [])}, NOW)
+        cases.remove(c.id for c in spam_cases)
         moves.append(4 - after.index(target) if target in after else 0)
     return moves
 
@@ -230,18 +268,19 @@ def evaluate(
     calls = read_past_calls(by_slug, path)
     texts = Texts(index, encode)
     texts.warm([t for _, t in calls] + [q.text for q in asked], weights)
-    empty = OutcomeBook()
+    empty = Learned(OutcomeBook(), CaseBook())
     base = [rank(index, texts, weights, empty, q.text, q.scanner, q.filters) for q in asked]
     without = measure(index, texts, weights, empty, asked, base)
     out: dict[str, object] = {
         "past_calls": len(calls),
         "weight": weights.outcome,
+        "similar_calls_weight": weights.similar_calls,
         "per_voter": per_voter,
         "prior_strength": prior_strength,
         "without": asdict(without),
     }
     for name, noise in (("learned", 0.0), ("noisy_20pct", 0.2)):
-        book, votes = replay(
+        learned, votes = replay(
             index,
             texts,
             weights,
@@ -251,9 +290,9 @@ def evaluate(
             per_voter=per_voter,
             prior_strength=prior_strength,
         )
-        out[name] = asdict(measure(index, texts, weights, book, asked, base))
+        out[name] = asdict(measure(index, texts, weights, learned, asked, base))
         if name == "learned":
-            moves = spam_moves(index, texts, weights, book, votes, asked)
+            moves = spam_moves(index, texts, weights, learned, votes, asked)
             out["spam_max_ranks"] = max(moves, default=0)
             out["spam_mean_ranks"] = round(sum(moves) / len(moves), 3) if moves else 0.0
             out["spam_queries"] = len(moves)

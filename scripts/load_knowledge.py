@@ -13,11 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.articles import service as article_service
+from app.articles import imports as article_imports
 from app.articles.markdown import ArticleFileError, parse_file
 from app.articles.models import Article
 from app.articles.schemas import ArticleCreate
 from app.config import Settings
+from app.errors import DomainError
 from app.search.index import tqdm_progress
 from embeddings.encoder import Encoder
 from scripts.context import open_context
@@ -30,6 +31,7 @@ class LoadReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    claimed: int = 0  # marked published, claiming a published article's code: drafts
     searchable: int = 0
     invalid: list[ArticleFileError] = field(default_factory=list)
 
@@ -64,15 +66,20 @@ def load_library(
         changed: list[Article] = []
         with ctx.sessions() as session:
             for path, data in good:
-                article, outcome = article_service.upsert(
-                    session=session,
-                    data=data,
-                    actor=data.author or "knowledge-loader",
-                    source=path.as_posix(),
-                    change="loaded from file",
-                )
+                try:
+                    article, outcome = article_imports.upsert(
+                        session=session,
+                        data=data,
+                        actor=data.author or "knowledge-loader",
+                        source=path.as_posix(),
+                        change="loaded from file",
+                    )
+                except DomainError as exc:  # refused before it changed anything
+                    field = str(exc.extra.get("field", "slug"))
+                    report.invalid.append(ArticleFileError(path, 1, field, exc.detail))
+                    continue
                 setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome != article_service.UpsertOutcome.UNCHANGED:
+                if outcome != article_imports.UpsertOutcome.UNCHANGED:
                     changed.append(article)
             # one transaction: a crash half-way loads nothing, and a rerun starts clean
             session.commit()
@@ -101,9 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     report = load_library(folder=args.dir)
     for err in report.invalid:
         print(f"error: {err}", file=sys.stderr)
+    claimed = (
+        f"saved as drafts (their error code is another published article's) {report.claimed}, "
+        if report.claimed
+        else ""
+    )
     print(
         f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"invalid {len(report.invalid)}; {report.searchable} articles searchable"
+        f"{claimed}invalid {len(report.invalid)}; {report.searchable} articles searchable"
     )
     return 1 if report.invalid else 0
 

@@ -33,6 +33,30 @@ scripts.permissions_doc` (a test fails when this file and the code disagree).
 
 """
 
+LICENCES = """
+
+## KCS licences
+
+Each person also holds a KCS licence (`kcs_licence` on `POST /people` and
+`PATCH /people/{id}`, set by whoever holds `people:admin`). It caps what the roles allow
+on articles: only a publisher keeps `articles:publish`, so anyone else who tries to
+publish, archive, or approve or reject a revision gets 403 with `needed_licence:
+"publisher"` and their own `licence`. The roles still decide who writes at all
+(`articles:write`).
+
+| licence | create | change a draft | edit a published or archived one | publish, archive, review |
+|---|---|---|---|---|
+| candidate | yes | only their own (they are its `author`) | kept as a pending revision (202) | no |
+| contributor | yes | any | kept as a pending revision (202) | no |
+| publisher | yes, or published at once | any | applied at once, as a new version | yes |
+
+A person created without a licence gets `publisher` when their roles may publish
+(engineer, admin) and `candidate` otherwise; a person who could not write articles and
+gets a role that does, in a change naming no licence, gets that default too. People who
+existed before licences got the same rule. An integration client's key acts as a
+publisher with the `articles:publish` scope and as a contributor without it. What a
+pending revision is and how it is reviewed: `docs/knowledge.md`."""
+
 ROUTES_HEADER = """
 
 ## What each route needs
@@ -79,7 +103,7 @@ def routes_markdown(app: FastAPI) -> str:
 
 def document(app: FastAPI) -> str:
     """The whole of docs/permissions.md."""
-    return HEADER + matrix_markdown() + ROUTES_HEADER + routes_markdown(app) + "\n"
+    return HEADER + matrix_markdown() + LICENCES + ROUTES_HEADER + routes_markdown(app) + "\n"
 
 
 def main() -> int:

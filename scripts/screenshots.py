@@ -83,6 +83,7 @@ SCREENS = [
     Screen("article-edit", TIER2, lambda s: f"/ui/articles/{s.article}/edit"),
     Screen("article-versions", TIER2, lambda s: f"/ui/articles/{s.article}/versions"),
     Screen("gaps", TIER2, lambda s: "/ui/gaps"),
+    Screen("dashboard", TIER2, lambda s: "/ui/dashboard"),
     Screen("notifications", TIER2, lambda s: "/ui/notifications"),
     Screen("my-work", FIELD, lambda s: "/ui/work"),
     Screen("work-order", FIELD, lambda s: f"/ui/work-orders/{s.work_order}"),

@@ -3,6 +3,7 @@ TEST_DATABASE_URL is set) and the app over real HTTP semantics (TestClient)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import uuid
@@ -202,15 +203,19 @@ def seeded_read_only(
     client.__exit__(None, None, None)
 
 
+_CODES = itertools.count(1)
+
+
 def article_payload(**overrides: object) -> dict[str, object]:
-    """A valid ArticleCreate body."""
+    """A valid ArticleCreate body, with an error code of its own (a second published claim
+    on a code needs a confirmation)."""
     body: dict[str, object] = {
         "title": "Gantry rotation stops with grinding noise",
         "issue": "The scanner grinds loudly when it spins up and then stops the scan.",
         "modality": "CT",
         "manufacturer": "Nordvale Medical",
         "models": ["Aurion 64"],
-        "error_codes": ["GNT-999"],
+        "error_codes": [f"GNT-{next(_CODES)}"],
         "cause": "Worn gantry bearing.",
         "steps": [
             {"text": "Stop scanning and note the error on the console."},

@@ -42,3 +42,40 @@ def test_migrate_database_behind_head_is_upgraded(database_url: str) -> None:
     assert current_revision(engine) == HEAD_REVISION
     assert "reported_as" in {c["name"] for c in inspect(engine).get_columns("articles")}
     engine.dispose()
+
+
+def test_upgrade_keeps_people_that_keys_refer_to(database_url: str) -> None:
+    """A database in use (people with keys) takes the licences' migration; everyone who
+    could publish keeps doing so."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import HEAD_REVISION, alembic_config, current_revision
+
+    engine = make_engine(database_url)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0015")
+    with engine.begin() as conn:
+        for person, roles in ((1, '["engineer"]'), (2, '["dispatcher"]')):
+            conn.execute(
+                text(
+                    "INSERT INTO people (id, name, roles, active, created_at) "
+                    "VALUES (:id, :name, :roles, true, CURRENT_TIMESTAMP)"
+                ),
+                {"id": person, "name": f"P{person}", "roles": roles},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO api_keys (prefix, key_hash, name, person_id, created_at) "
+                    "VALUES (:prefix, 'h', 'k', :id, CURRENT_TIMESTAMP)"
+                ),
+                {"prefix": f"p{person}", "id": person},
+            )
+    migrate(engine)
+    assert current_revision(engine) == HEAD_REVISION
+    with engine.connect() as conn:
+        licences = dict(conn.execute(text("SELECT id, kcs_licence FROM people ORDER BY id")).all())
+    engine.dispose()
+    assert licences == {1: "publisher", 2: "candidate"}

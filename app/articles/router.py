@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.articles import service
+from app.articles import imports, review, service
 from app.articles.deps import Indexer
 from app.articles.models import Article, ArticleStatus, Modality
+from app.articles.review_models import ArticleRevision
+from app.articles.review_router import ACCEPTED, accepted
 from app.articles.schemas import (
     ArticleCreate,
     ArticlePage,
@@ -29,6 +32,15 @@ from app.schemas import MAX_ID, DbId
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=Route)
 
 REF = "Numeric id or slug of the article."
+ConfirmClaims = Annotated[
+    bool,
+    Query(
+        description=(
+            "Publish a claim on an error code that another published article already "
+            "claims: without it such a publish answers 409 listing the claimants."
+        )
+    ),
+]
 
 
 def _read(response: Response, article: Article) -> ArticleRead:
@@ -44,9 +56,19 @@ def create_article(
     session: DbSession,
     index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
+    confirm_claims: ConfirmClaims = False,
 ) -> ArticleRead:
-    """Create a draft (or directly published) article; a published one is searchable at once."""
-    article = service.create(session=session, data=data, actor=actor.name, indexer=index)
+    """Create a draft (or directly published) article; a published one is searchable at once.
+    Published with an error code another published article claims: 409 with `claimants`,
+    unless `confirm_claims`. Only a KCS publisher creates one published (else 403)."""
+    review.check_create(actor=actor, data=data)
+    article = service.create(
+        session=session,
+        data=data,
+        actor=actor.name,
+        indexer=index,
+        confirm_claims=confirm_claims,
+    )
     response.headers["Location"] = f"/articles/{article.id}"
     return _read(response, article)
 
@@ -108,11 +130,18 @@ async def import_articles(
 
     Bad records are reported with their line and field and skipped; good ones are saved.
     A record identical to the stored article changes nothing; a changed one becomes a
-    new version.
+    new version. For an importer who is not a KCS publisher, new articles are saved as
+    drafts (`drafted` counts those marked published) and changes to published articles
+    wait as pending revisions (`pending`).
     """
     payload = await request.body()
     return await run_in_threadpool(
-        service.import_jsonl, session=session, payload=payload, actor=actor.name, indexer=index
+        imports.import_jsonl,
+        session=session,
+        payload=payload,
+        actor=actor.name,
+        indexer=index,
+        upsert_line=review.import_line(actor),
     )
 
 
@@ -128,7 +157,7 @@ def read_article(
     return _read(response, article)
 
 
-@router.patch("/{ref}", summary="Update an article")
+@router.patch("/{ref}", summary="Update an article", response_model=ArticleRead, responses=ACCEPTED)
 def update_article(
     ref: str,
     data: ArticleUpdate,
@@ -137,12 +166,24 @@ def update_article(
     index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
     if_match: IfMatch,
-) -> ArticleRead:
+    confirm_claims: ConfirmClaims = False,
+) -> ArticleRead | JSONResponse:
     """Partial update. Send If-Match (or `version`) with the version you edited: a stale
-    edit gets 412 (If-Match) or 409 (`version`) and changes nothing; neither gets 428."""
-    article = service.update(
-        session=session, ref=ref, data=data, actor=actor.name, indexer=index, if_match=if_match
+    edit gets 412 (If-Match) or 409 (`version`) and changes nothing; neither gets 428. A
+    new error code on a published article that another one claims: 409 with `claimants`,
+    unless `confirm_claims`. An edit of a published or archived article by someone who is
+    not a KCS publisher gets 202 with the pending revision it became."""
+    article = review.update(
+        session=session,
+        ref=ref,
+        data=data,
+        actor=actor,
+        indexer=index,
+        if_match=if_match,
+        confirm_claims=confirm_claims,
     )
+    if isinstance(article, ArticleRevision):
+        return accepted(session, article)
     return _read(response, article)
 
 
@@ -154,6 +195,7 @@ def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped
         index: Indexer,
         actor: Annotated[Principal, permit(P.ARTICLES_PUBLISH)],
         if_match: IfMatch,
+        confirm_claims: ConfirmClaims = False,
     ) -> ArticleRead:
         article = service.transition(
             session=session,
@@ -162,12 +204,14 @@ def _transition(target: ArticleStatus, summary: str):  # type: ignore[no-untyped
             actor=actor.name,
             indexer=index,
             if_match=if_match,
+            confirm_claims=confirm_claims,
         )
         return _read(response, article)
 
     handler.__doc__ = (
         f"{summary}. If-Match is optional here; an illegal move gets 409 with the "
-        "current status and the allowed ones."
+        "current status and the allowed ones; publishing a claim on an error code another "
+        "published article holds gets 409 with `claimants` unless `confirm_claims`."
     )
     return handler
 
@@ -206,7 +250,12 @@ def read_version(
     return ArticleVersionRead.model_validate(found)
 
 
-@router.post("/{ref}/versions/{version}/restore", summary="Restore an old version")
+@router.post(
+    "/{ref}/versions/{version}/restore",
+    summary="Restore an old version",
+    response_model=ArticleRead,
+    responses=ACCEPTED,
+)
 def restore_version(
     ref: str,
     version: DbId,
@@ -215,14 +264,17 @@ def restore_version(
     index: Indexer,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
     if_match: IfMatch,
-) -> ArticleRead:
-    """Save that version's content as a new version (If-Match required)."""
-    article = service.restore(
+) -> ArticleRead | JSONResponse:
+    """Save that version's content as a new version (If-Match required); like an edit,
+    it waits as a pending revision (202) when the caller may not publish."""
+    article = review.restore(
         session=session,
         ref=ref,
         version=version,
-        actor=actor.name,
+        actor=actor,
         indexer=index,
         if_match=if_match,
     )
+    if isinstance(article, ArticleRevision):
+        return accepted(session, article)
     return _read(response, article)

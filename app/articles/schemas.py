@@ -139,10 +139,37 @@ class ImportReport(BaseModel):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    drafted: int = Field(
+        0,
+        description="New articles marked published, saved as drafts: the importer may not publish.",
+    )
+    pending: int = Field(
+        0, description="Changes to published articles, waiting for a publisher's review."
+    )
+    claimed: int = Field(
+        0,
+        description="New articles marked published that claim an error code another "
+        "published article holds: saved as drafts (listed in `held`).",
+    )
     failed: int = 0
     errors: list[LineError] = Field(default_factory=list)
+    held: list[LineError] = Field(
+        default_factory=list,
+        description="Lines saved as drafts instead of published, and why.",
+    )
 
 
 ArticleSort = Literal[
     "updated_at", "-updated_at", "created_at", "-created_at", "title", "-title", "id", "-id"
 ]
+
+
+class Claimant(BaseModel):
+    """Another published article that claims the same error code, with its record."""
+
+    id: int
+    slug: str
+    title: str
+    codes: list[str] = Field(description="The codes it shares with the article.")
+    fixed: int = Field(description="Calls it fixed (recorded outcomes).")
+    tried: int = Field(description="Calls it was tried on (fixed or not).")

@@ -7,36 +7,32 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.articles import claims
 from app.articles.models import Article, ArticleStatus, ArticleVersion
 from app.articles.schemas import (
     ArticleContent,
     ArticleCreate,
     ArticleSort,
     ArticleUpdate,
-    ImportReport,
 )
 from app.db import after_commit, utcnow
 from app.errors import (
     Conflict,
-    InvalidInput,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
 )
-from app.errors import validation_errors as _validation_errors
 from app.feed import service as feed_service
 from app.feed.models import Topic
 from app.lifecycle import Lifecycle
-from app.schemas import MAX_ID, LineError, nul_fields
+from app.schemas import MAX_ID
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
 from embeddings.exact import normalise
@@ -62,14 +58,6 @@ class ArticleIndexer(Protocol):
         ...
 
 
-class UpsertOutcome(StrEnum):
-    """What an upsert did."""
-
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-
-
 def content_of(article: Article) -> dict[str, Any]:
     """The KCS content of an article as a plain dict (what a version snapshot holds)."""
     return {name: getattr(article, name) for name in CONTENT_FIELDS}
@@ -85,7 +73,7 @@ def _key(values: Sequence[str]) -> str:
     return "|" + "".join(f"{normalise(v)}|" for v in values if normalise(v))
 
 
-def _apply_content(article: Article, content: dict[str, Any]) -> None:
+def apply_content(article: Article, content: dict[str, Any]) -> None:
     clean = ArticleContent.model_validate(content).model_dump(mode="json")
     for name, value in clean.items():
         setattr(article, name, value)
@@ -135,7 +123,7 @@ def _published(session: Session, article: Article) -> None:
     )
 
 
-def _notify(session: Session, indexer: ArticleIndexer | None, articles: Sequence[Article]) -> None:
+def notify(session: Session, indexer: ArticleIndexer | None, articles: Sequence[Article]) -> None:
     """Search follows the change once it is committed (never a write that was not kept):
     this process's index at once, every other process's through the change feed."""
     for article in articles:
@@ -253,15 +241,21 @@ def create(
     indexer: ArticleIndexer | None,
     source: str | None = None,
     change: str = "created",
+    confirm_claims: bool = False,
 ) -> Article:
-    """Create an article (draft or published) as version 1."""
-    article = _new(session=session, data=data, actor=actor, source=source, change=change)
+    """Create an article (draft or published) as version 1; publishing a claim on another
+    published article's error code needs `confirm_claims`."""
+    if data.status == ArticleStatus.PUBLISHED:
+        claims.check(
+            session=session, article=None, confirmed=confirm_claims, codes=data.error_codes
+        )
+    article = insert(session=session, data=data, actor=actor, source=source, change=change)
     _flush(session, article)
-    _notify(session, indexer, [article])
+    notify(session, indexer, [article])
     return article
 
 
-def _new(
+def insert(
     *, session: Session, data: ArticleCreate, actor: str, source: str | None, change: str
 ) -> Article:
     now = utcnow()
@@ -279,7 +273,7 @@ def _new(
         updated_at=now,
         published_at=now if data.status == ArticleStatus.PUBLISHED else None,
     )
-    _apply_content(article, data.model_dump(include=set(CONTENT_FIELDS)))
+    apply_content(article, data.model_dump(include=set(CONTENT_FIELDS)))
     session.add(article)
     session.flush()
     _snapshot(session, article, change, actor)
@@ -306,7 +300,7 @@ def check_version(article: Article, based_on: int | None, *, if_match: bool) -> 
         )
 
 
-def _bump(session: Session, article: Article, change: str, actor: str) -> None:
+def bump(session: Session, article: Article, change: str, actor: str) -> None:
     article.version += 1
     article.updated_by = actor
     article.updated_at = utcnow()
@@ -321,8 +315,11 @@ def update(
     actor: str,
     indexer: ArticleIndexer | None,
     if_match: int | None = None,
+    confirm_claims: bool = False,
+    change: str = "updated",
 ) -> Article:
-    """Apply a partial edit based on a known version (stale edits are refused)."""
+    """Apply a partial edit based on a known version (stale edits are refused); a new
+    error code on a published article is a claim like a publish (`confirm_claims`)."""
     article = get(session=session, ref=ref)
     based_on = if_match if if_match is not None else data.version
     check_version(article, based_on, if_match=if_match is not None)
@@ -330,10 +327,13 @@ def update(
     content = content_of(article) | changes
     if content_hash(content) == article.content_hash:
         return article
-    _apply_content(article, content)
-    _bump(session, article, "updated", actor)
+    if article.status == ArticleStatus.PUBLISHED:
+        new_codes = claims.added_codes(article.error_codes, content["error_codes"])
+        claims.check(session=session, article=article, confirmed=confirm_claims, codes=new_codes)
+    apply_content(article, content)
+    bump(session, article, change, actor)
     _flush(session, article)
-    _notify(session, indexer, [article])
+    notify(session, indexer, [article])
     return article
 
 
@@ -345,18 +345,23 @@ def transition(
     actor: str,
     indexer: ArticleIndexer | None,
     if_match: int | None = None,
+    confirm_claims: bool = False,
 ) -> Article:
-    """Move an article along its lifecycle (the only place status changes)."""
+    """Move an article along its lifecycle (the only place status changes); publishing a
+    claim on another published article's error code needs `confirm_claims`."""
     article = get(session=session, ref=ref)
     if if_match is not None:
         check_version(article, if_match, if_match=True)
+    LIFECYCLE.check(article.slug, ArticleStatus(article.status), target)
+    if target == ArticleStatus.PUBLISHED:
+        claims.check(session=session, article=article, confirmed=confirm_claims)
     LIFECYCLE.move(article, target, name=article.slug)
-    _bump(session, article, str(target), actor)
+    bump(session, article, str(target), actor)
     if target == ArticleStatus.PUBLISHED:
         article.published_at = utcnow()
         _published(session, article)
     _flush(session, article)
-    _notify(session, indexer, [article])
+    notify(session, indexer, [article])
     return article
 
 
@@ -393,91 +398,8 @@ def restore(
     old = get_version(session=session, ref=ref, version=version)
     article = get(session=session, ref=ref)
     check_version(article, if_match, if_match=True)
-    _apply_content(article, old.content)
-    _bump(session, article, f"restored version {version}", actor)
+    apply_content(article, old.content)
+    bump(session, article, f"restored version {version}", actor)
     _flush(session, article)
-    _notify(session, indexer, [article])
+    notify(session, indexer, [article])
     return article
-
-
-def upsert(
-    *,
-    session: Session,
-    data: ArticleCreate,
-    actor: str,
-    source: str | None = None,
-    change: str = "imported",
-) -> tuple[Article, UpsertOutcome]:
-    """Create by slug, or make a new version when the content differs; not committed.
-
-    The status of an existing article is kept: a re-import never republishes an
-    archived article.
-    """
-    slug = data.slug or f"{data.modality.lower()}-{slugify(data.title)}"
-    existing = session.scalars(select(Article).where(Article.slug == slug)).first()
-    content = data.model_dump(include=set(CONTENT_FIELDS), mode="json")
-    if existing is None:
-        data = data.model_copy(update={"slug": slug})
-        return _new(session=session, data=data, actor=actor, source=source, change=change), (
-            UpsertOutcome.CREATED
-        )
-    if content_hash(content) == existing.content_hash:
-        return existing, UpsertOutcome.UNCHANGED
-    _apply_content(existing, content)
-    existing.source = source or existing.source
-    _bump(session, existing, change, actor)
-    return existing, UpsertOutcome.UPDATED
-
-
-def import_jsonl(
-    *, session: Session, payload: bytes, actor: str, indexer: ArticleIndexer | None
-) -> ImportReport:
-    """Import JSON Lines: bad records are reported by line and field, good ones go in."""
-    report = ImportReport()
-    changed: builtins.list[Article] = []
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            "the body is not UTF-8 text",
-            errors=[{"field": "body", "message": f"invalid byte at offset {exc.start}"}],
-        ) from exc
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        parsed = _parse_line(line)
-        if isinstance(parsed, ArticleCreate):
-            try:
-                article, outcome = upsert(session=session, data=parsed, actor=actor)
-                # the import's point: each good line is kept whatever the lines after it hold
-                session.commit()
-            except (IntegrityError, StaleDataError):
-                session.rollback()
-                problems = [{"field": "slug", "message": "changed concurrently; retry the import"}]
-            else:
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome != UpsertOutcome.UNCHANGED:
-                    changed.append(article)
-                continue
-        else:
-            problems = parsed
-        report.failed += 1
-        report.errors.extend(LineError(line=number, **e) for e in problems)
-    _notify(session, indexer, changed)
-    return report
-
-
-def _parse_line(line: str) -> ArticleCreate | builtins.list[dict[str, str]]:
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return [{"field": "(line)", "message": f"not valid JSON: {exc.msg} at column {exc.colno}"}]
-    if not isinstance(raw, dict):
-        return [{"field": "(line)", "message": "each line must be one JSON object"}]
-    nul = nul_fields(raw)
-    if nul:
-        return [{"field": name, "message": "contains a NUL character"} for name in nul]
-    try:
-        return ArticleCreate.model_validate(raw)
-    except ValidationError as exc:
-        return _validation_errors(exc.errors())

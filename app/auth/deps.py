@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
 from app.auth.cache import PrincipalCache
-from app.auth.permissions import Permission
+from app.auth.permissions import Licence, Permission, permissions_for
 from app.auth.service import Principal
 from app.errors import Forbidden, Unauthorized
 from app.ratelimit import deps as ratelimit
@@ -67,10 +67,21 @@ async def get_principal(
 def refuse_missing(principal: Principal, permissions: tuple[Permission, ...], refusal: str) -> None:
     """403 naming every permission of `permissions` the principal lacks."""
     missing = [p for p in permissions if not principal.can(p)]
-    if missing:
+    if not missing:
+        return
+    if missing == [Permission.ARTICLES_PUBLISH] and missing[0] in permissions_for(
+        list(principal.roles)
+    ):
+        # the role may publish, the person's licence may not: say which licence it takes
         raise Forbidden(
-            f"{refusal} {', '.join(missing)}", missing_permissions=[str(p) for p in missing]
+            f"only a KCS {Licence.PUBLISHER} may do this; your licence is {principal.licence}",
+            missing_permissions=[str(Permission.ARTICLES_PUBLISH)],
+            needed_licence=str(Licence.PUBLISHER),
+            licence=str(principal.licence),
         )
+    raise Forbidden(
+        f"{refusal} {', '.join(missing)}", missing_permissions=[str(p) for p in missing]
+    )
 
 
 class Require:

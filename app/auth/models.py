@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.auth.permissions import Licence
 from app.db import Base, UTCDateTime, utcnow
 
 
@@ -21,6 +22,11 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     team: Mapped[str | None] = mapped_column(String(100))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # a Licence: caps what the roles allow on articles (docs/knowledge.md); the service
+    # gives each new person their roles' default, a row made here directly the lowest
+    kcs_licence: Mapped[str] = mapped_column(
+        String(16), default=Licence.CANDIDATE, server_default=Licence.CANDIDATE.value
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

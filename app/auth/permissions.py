@@ -14,6 +14,14 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class Licence(StrEnum):
+    """A person's KCS licence: how far their article edits go without review."""
+
+    CANDIDATE = "candidate"  # writes drafts of their own; edits of published ones wait
+    CONTRIBUTOR = "contributor"  # writes any draft; edits of published ones wait
+    PUBLISHER = "publisher"  # publishes, edits published articles directly, reviews
+
+
 class Permission(StrEnum):
     """One thing a key may do; integration clients get these directly as scopes."""
 
@@ -110,6 +118,20 @@ def permissions_for(roles: list[str]) -> frozenset[Permission]:
         if role in Role.__members__.values():
             out |= MATRIX[Role(role)]
     return frozenset(out)
+
+
+def capped(permissions: frozenset[Permission], licence: str) -> frozenset[Permission]:
+    """A person's permissions under their licence: only a publisher keeps `articles:publish`."""
+    if licence == Licence.PUBLISHER:
+        return permissions
+    return permissions - {Permission.ARTICLES_PUBLISH}
+
+
+def default_licence(roles: list[str]) -> Licence:
+    """The licence a person gets when none is named: publisher where their roles may
+    publish (as before licences existed), candidate otherwise."""
+    may_publish = Permission.ARTICLES_PUBLISH in permissions_for(roles)
+    return Licence.PUBLISHER if may_publish else Licence.CANDIDATE
 
 
 def matrix_markdown() -> str:

@@ -29,13 +29,14 @@ router = APIRouter(tags=["people and keys"], route_class=Route)
 
 @router.get("/me", summary="Who am I")
 def me(principal: CurrentKey) -> Me:
-    """The owner of the calling key, its roles and permissions."""
+    """The owner of the calling key, its roles, KCS licence and permissions."""
     return Me(
         key_id=principal.key_id,
         name=principal.name,
         person_id=principal.person_id,
         client_id=principal.client_id,
         roles=list(principal.roles),
+        licence=principal.licence,
         permissions=sorted(principal.permissions),
     )
 
@@ -76,7 +77,8 @@ def update_person(
     keys: KeyCache,
     _: Annotated[Principal, permit(P.PEOPLE_ADMIN)],
 ) -> PersonRead:
-    """Change contact details, roles or deactivate (a deactivated person's keys stop)."""
+    """Change contact details, roles or KCS licence, or deactivate (a deactivated person's
+    keys stop)."""
     person = service.update_person(session=session, person_id=person_id, data=data)
     keys.clear()  # new roles or a deactivation apply to the very next request
     return PersonRead.model_validate(person)

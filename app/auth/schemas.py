@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.permissions import Permission, Role
+from app.auth.permissions import Licence, Permission, Role
 from app.schemas import DbId, PartialUpdate, Strict
 
 
@@ -18,6 +18,11 @@ class PersonCreate(Strict):
     email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     team: str | None = Field(None, max_length=100)
     roles: list[Role] = Field(min_length=1)
+    kcs_licence: Licence | None = Field(
+        None,
+        description="KCS licence; left out: publisher for roles that may publish, "
+        "candidate otherwise.",
+    )
 
 
 class PersonUpdate(PartialUpdate):
@@ -30,6 +35,11 @@ class PersonUpdate(PartialUpdate):
     email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     team: str | None = Field(None, max_length=100)
     roles: list[Role] | None = Field(None, min_length=1)
+    kcs_licence: Licence | None = Field(
+        None,
+        description="KCS licence. Left out while roles change, a person who could not "
+        "write articles before gets the default of the new roles.",
+    )
     active: bool | None = None
 
 
@@ -44,6 +54,7 @@ class PersonRead(BaseModel):
     email: str | None
     team: str | None
     roles: list[Role]
+    kcs_licence: Licence
     active: bool
 
 
@@ -101,4 +112,8 @@ class Me(BaseModel):
     person_id: int | None
     client_id: int | None
     roles: list[str]
+    licence: Licence = Field(
+        description="The KCS licence the key acts with: a client's is publisher with "
+        "the articles:publish scope, contributor without."
+    )
     permissions: list[Permission]

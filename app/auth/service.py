@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, Client, Person
-from app.auth.permissions import Permission, Role, permissions_for
+from app.auth.permissions import (
+    Licence,
+    Permission,
+    Role,
+    capped,
+    default_licence,
+    permissions_for,
+)
 from app.auth.schemas import ClientCreate, KeyCreate, PersonCreate, PersonUpdate
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -34,6 +41,8 @@ class Principal:
     client_id: int | None
     roles: tuple[str, ...]
     permissions: frozenset[Permission]
+    # the KCS licence it acts with (a person's, capping `permissions`; a client's, from its scopes)
+    licence: Licence = Licence.CANDIDATE
 
     def can(self, permission: Permission) -> bool:
         """Whether this caller holds the permission."""
@@ -96,19 +105,22 @@ def principal_for_key(*, session: Session, key: ApiKey) -> Principal:
         person = session.get(Person, key.person_id)
         if person is None or not person.active:
             raise Unauthorized("the owner of this API key is not active")
-        return Principal(
-            key.id, person.name, person.id, None, tuple(person.roles), permissions_for(person.roles)
-        )
+        licence = Licence(person.kcs_licence)
+        perms = capped(permissions_for(person.roles), licence)
+        return Principal(key.id, person.name, person.id, None, tuple(person.roles), perms, licence)
     client = session.get(Client, key.client_id)
     if client is None:
         raise Unauthorized("the client of this API key no longer exists")
     perms = frozenset(Permission(s) for s in client.scopes if s in Permission.__members__.values())
-    return Principal(key.id, client.name, None, client.id, (), perms)
+    # a client is no candidate: with the publish scope it publishes, else it contributes
+    licence = Licence.PUBLISHER if Permission.ARTICLES_PUBLISH in perms else Licence.CONTRIBUTOR
+    return Principal(key.id, client.name, None, client.id, (), perms, licence)
 
 
 def create_person(*, session: Session, data: PersonCreate) -> Person:
-    """Add a person."""
+    """Add a person (with the default licence of their roles unless one is named)."""
     person = Person(**data.model_dump(mode="json"))
+    person.kcs_licence = data.kcs_licence or default_licence(person.roles)
     session.add(person)
     session.flush()
     return person
@@ -134,10 +146,16 @@ def list_people(
 
 
 def update_person(*, session: Session, person_id: int, data: PersonUpdate) -> Person:
-    """Change a person's details or roles."""
+    """Change a person's details, roles or licence."""
     person = get_person(session=session, person_id=person_id)
-    for name, value in data.model_dump(exclude_unset=True, mode="json").items():
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    wrote_before = Permission.ARTICLES_WRITE in permissions_for(person.roles)
+    for name, value in changes.items():
         setattr(person, name, value)
+    writes = Permission.ARTICLES_WRITE in permissions_for(person.roles)
+    if writes and not wrote_before and "kcs_licence" not in changes:
+        # no licence was earned without writing: the new roles' default, as for a new person
+        person.kcs_licence = default_licence(person.roles)
     # every process's cache of verified keys forgets them (roles, deactivation)
     feed_service.record(session=session, topic=Topic.AUTH)
     session.flush()

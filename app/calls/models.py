@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -228,3 +238,16 @@ class Escalation(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # set once, by the process that claimed the breach of the response target (due_at)
     response_missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CallVector(Base):
+    """A resolved call's text as a unit vector: derived, rebuilt from the calls (similar
+    past calls, `app/calls/past.py`)."""
+
+    __tablename__ = "call_vectors"
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), primary_key=True)
+    encoder: Mapped[str] = mapped_column(String(200))  # whose vector: another one re-encodes
+    text_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the text encoded
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

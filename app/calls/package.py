@@ -12,6 +12,7 @@ from app.articles.models import Article
 from app.assets.models import Asset, Site
 from app.attachments import service as attachment_service
 from app.auth.models import Person
+from app.calls import similar
 from app.calls.history import repeat_fault, scanner_history
 from app.calls.models import DETAIL_FIELDS, Call, CallEvent, Escalation, EventKind, Urgency
 from app.calls.package_schemas import (
@@ -218,6 +219,7 @@ def build_package(
             )
             for c in contact_service.contact_log(session=session, call_id=call.id)
         ],
+        similar_calls=similar.for_call(session=session, index=index, call=call, limit=3),
     )
 
 
@@ -274,6 +276,22 @@ def _history(p: EscalationPackage) -> list[str]:
     return lines
 
 
+def _similar(p: EscalationPackage) -> list[str]:
+    """Resolved calls like this one, with what fixed each."""
+    if not p.similar_calls:
+        return []
+    lines = ["", "## Similar past calls"]
+    for c in p.similar_calls:
+        fix = c.fix
+        how = fix.title or fix.resolution_notes or (fix.resolution_reason or "").replace("_", " ")
+        where = " ".join(x for x in (c.scanner.manufacturer, c.scanner.model) if x)
+        lines.append(
+            f"- call {c.id} ({c.ring}: {where or c.scanner.modality or '—'}, "
+            f"{c.resolved_at:%Y-%m-%d}): {c.symptom} → {how or 'resolved'}"
+        )
+    return lines
+
+
 def _size(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{max(size // 1000, 1)} kB"
 
@@ -326,6 +344,7 @@ def render_brief(package: EscalationPackage) -> str:
         f'- "{s.query}" → ' + ", ".join(r.title for r in s.top_results[:3]) for s in p.searches
     ] or ["- none"]
     lines += _history(p)
+    lines += _similar(p)
     lines += _attached(p)
     if p.notes:
         lines += ["", "## Dispatcher notes"] + [f"- {n.author}: {n.text}" for n in p.notes]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,14 +179,48 @@ class PackageContact(Package):
     notes: str
 
 
+class SimilarScanner(Package):
+    """The scanner a similar past call was on (only the modality when none was named)."""
+
+    modality: str | None
+    manufacturer: str | None
+    model: str | None
+    site: str | None = Field(description="The hospital.")
+
+
+class PastFix(Package):
+    """What fixed a past call: the article, or else how it was resolved."""
+
+    article_id: int | None
+    slug: str | None
+    title: str | None
+    resolution_notes: str | None = Field(description="Tier 2's or the field engineer's notes.")
+    resolution_reason: str | None = Field(description="How tier 1 resolved it without one.")
+
+
+class SimilarCall(Package):
+    """A resolved call with a similar symptom, and what fixed it."""
+
+    id: int
+    opened_at: datetime
+    resolved_at: datetime
+    scanner: SimilarScanner
+    symptom: str
+    similarity: float = Field(description="Cosine of the two calls' texts, to 3 decimals.")
+    ring: Literal["same model", "same maker", "same modality", "other"] = Field(
+        description="What its scanner shares with this call's; listed in this order."
+    )
+    fix: PastFix
+
+
 class EscalationPackage(Package):
     """Everything tier 2 needs so the customer never repeats anything.
 
-    Schema version 4 adds the call's attachments and contact log; version 3 the caller's
-    details, the tried steps' words and the scanner's history; version 2 gave every part a
-    fixed shape. Earlier packages read as stored."""
+    Schema version 5 adds similar past calls; version 4 the call's attachments and
+    contact log; version 3 the caller's details, the tried steps' words and the scanner's
+    history; version 2 gave every part a fixed shape. Earlier packages read as stored."""
 
-    schema_version: int = 4
+    schema_version: int = 5
     call_id: int
     escalation_id: int
     created_at: datetime
@@ -216,4 +251,8 @@ class EscalationPackage(Package):
     attachments: list[PackageAttachment] = Field(default_factory=list)
     contacts: list[PackageContact] = Field(
         default_factory=list, description="The customer contact log, oldest first."
+    )
+    similar_calls: list[SimilarCall] = Field(
+        default_factory=list,
+        description="Up to three resolved calls like this one, on the same model first.",
     )

@@ -21,7 +21,9 @@ from app.calls.schemas import ArticleStats
 from app.calls.service import add_event, get
 from app.errors import Conflict
 from app.later import wait_for_records
+from app.search import similar
 from app.search.index import ArticleIndex
+from app.search.schemas import SimilarArticle, SimilarRequest
 
 
 def article_stats(*, session: Session, article_id: int) -> ArticleStats:
@@ -126,6 +128,29 @@ class Gap:
 GapKey = tuple[int, str]
 
 
+def weak_reason(score: float, threshold: float) -> str:
+    """The reason of a search whose best hit scored below the threshold."""
+    return f"best score {score:.2f} is below {threshold:.2f}"
+
+
+def draft_neighbours(
+    *, session: Session, index: ArticleIndex, article: Article, max_chars: int, threshold: float
+) -> list[SimilarArticle]:
+    """The published articles closest to a captured draft, likely duplicates marked: the
+    engineer looks at them before completing the draft."""
+    draft = SimilarRequest(
+        title=article.title,
+        issue=article.issue,
+        reported_as=list(article.reported_as),
+        error_codes=list(article.error_codes),
+        exclude_id=article.id,
+    )
+    found = similar.find(
+        session=session, index=index, draft=draft, max_chars=max_chars, threshold=threshold
+    )
+    return found.results
+
+
 def _key(call_id: int, query: str) -> GapKey:
     return call_id, " ".join(query.lower().split())
 
@@ -155,7 +180,7 @@ def _weak_searches(
         if best is None:
             reason = "no article matched"
         elif float(best["score"]) < threshold:
-            reason = f"best score {float(best['score']):.2f} is below {threshold:.2f}"
+            reason = weak_reason(float(best["score"]), threshold)
         else:
             continue
         key = _key(event.call_id, query)

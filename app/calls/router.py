@@ -13,10 +13,10 @@ from app.articles.schemas import ArticleRead
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls import details, ending, package, reuse, service, work
+from app.calls import details, ending, package, reuse, service, similar, work
 from app.calls import escalation as escalations
 from app.calls.models import CallState, Escalation
-from app.calls.package_schemas import EscalationPackage
+from app.calls.package_schemas import EscalationPackage, SimilarCall
 from app.calls.schemas import (
     ArticleAttemptCreate,
     ArticleStats,
@@ -165,6 +165,21 @@ def search_in_call(
 
         later.record_after_answer(request, background, session, call_id, write)
     return result
+
+
+@router.get("/calls/{call_id}/similar", summary="Similar past calls")
+def similar_calls(
+    call_id: DbId,
+    session: DbSession,
+    index: SearchIndex,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=similar.MAX_LIMIT)] = similar.DEFAULT_LIMIT,
+) -> list[SimilarCall]:
+    """Resolved calls whose symptom, notes and resolution read like this call's (its text
+    as it stands now), on the same scanner model first, then the same maker, the same
+    modality, any other; within each, most similar first. Each with what fixed it: the
+    article, or the resolution notes or reason. Never the call itself; no caller details."""
+    return similar.similar_calls(session=session, index=index, call_id=call_id, limit=limit)
 
 
 @router.post("/calls/{call_id}/articles/{article_id}/open", summary="Record an opened article")
@@ -361,17 +376,28 @@ def draft_article(
     session: DbSession,
     index: SearchIndex,
     principal: Annotated[Principal, permit(P.ARTICLES_WRITE)],
+    settings: SettingsDep,
 ) -> DraftFromCall:
     """A draft prefilled from the call (issue in the caller's words, environment from the
     scanner, steps from what fixed it: steps taken from tier-2 notes are marked tier 2
-    only), linked to the call. A call captured before answers 200 with its draft."""
+    only), linked to the call, with the closest published articles (likely duplicates
+    marked). A call captured before answers 200 with its draft."""
     article, created = reuse.draft_article(
         session=session, index=index, call_id=call_id, principal=principal
     )
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/articles/{article.id}"
-    return DraftFromCall(article=ArticleRead.model_validate(article), call_id=call_id)
+    neighbours = reuse.draft_neighbours(
+        session=session,
+        index=index,
+        article=article,
+        max_chars=settings.query_max_chars,
+        threshold=settings.duplicate_score,
+    )
+    return DraftFromCall(
+        article=ArticleRead.model_validate(article), call_id=call_id, similar=neighbours
+    )
 
 
 @router.get("/articles/{article_id}/stats", summary="Article reuse figures", tags=["articles"])

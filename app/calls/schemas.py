@@ -24,7 +24,7 @@ from app.calls.models import (
 )
 from app.calls.package_schemas import EscalationPackage, PriorCall, SafetyEvent
 from app.schemas import DbId, PartialUpdate, Strict
-from app.search.schemas import SearchFilters, SearchHit
+from app.search.schemas import SearchFilters, SearchHit, SimilarArticle
 
 
 class CallCreate(Strict):
@@ -334,7 +334,14 @@ class ArticleStats(BaseModel):
 
 
 class DraftFromCall(BaseModel):
-    """The draft created from a call."""
+    """The draft created from a call, with the published articles closest to it."""
 
     article: ArticleRead
     call_id: int
+    similar: list[SimilarArticle] = Field(
+        description=(
+            "The closest published articles, best first; `likely_duplicate` marks those "
+            "that probably cover the same fault (improve one of them rather than publish a "
+            "second)."
+        )
+    )

@@ -23,6 +23,7 @@ from app.assets.models import Asset, Site
 from app.auth.models import Person
 from app.auth.permissions import Role
 from app.auth.service import Principal
+from app.calls import past
 from app.calls.history import repeat_fault, scanner_history
 from app.calls.models import (
     DETAIL_FIELDS,
@@ -449,6 +450,7 @@ def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: 
     notes: dict[str, Any] = {"tier": tier, "article_id": data.article_id, "notes": data.notes}
     notes["reason"] = data.reason
     add_event(session, call, EventKind.RESOLVED, principal, **notes)
+    past.resolved(session=session, call_id=call.id)  # similar past calls
     webhook_service.emit(
         session=session,
         type=EventType.CALL_RESOLVED,
@@ -478,6 +480,7 @@ def reopen(*, session: Session, call_id: int, reason: str, principal: Principal)
         fixed.outcome = fixed.outcome_at = fixed.outcome_by = None
         learning.changed(session=session, article_id=fixed.article_id)
     call.fixed_by_article_id = None
+    past.reopened(session=session, call_id=call.id)
     call.resolved_at = call.closed_at = call.resolved_tier = call.cancelled_at = None
     call.resolution_reason = call.cancel_reason = call.cancel_note = None
     why = reason or "reopened"

@@ -17,6 +17,7 @@ class Topic(StrEnum):
     ARTICLE = "article"  # ref: the article id (search index, hit cards)
     AUTH = "auth"  # a key or a person changed (the verified-key cache)
     OUTCOME = "outcome"  # ref: an article whose outcome on a call changed (ranking)
+    CASE = "case"  # ref: a call resolved or reopened (similar past calls)
 
 
 class Change(Base):

@@ -1,12 +1,12 @@
-"""The reports as CSV, for a client whose Accept header ranks text/csv above JSON."""
+"""The reports as JSON or CSV, whichever the client's Accept header ranks higher."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -19,6 +19,8 @@ from app.reports.schemas import (
     GapGroup,
     GapReport,
 )
+
+R = TypeVar("R", bound=BaseModel)
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -66,6 +68,19 @@ def prefers_csv(accept: str | None) -> bool:
     return csv_q[0] > 0 and csv_q > json_q
 
 
+def negotiate(
+    report: R, *, accept: str | None, response: Response, as_csv: Callable[[R], Response]
+) -> R | Response:
+    """The report as CSV when Accept prefers text/csv, else as JSON; either answer says
+    it depends on Accept (`Vary`), so a cache keeps the two apart."""
+    if prefers_csv(accept):
+        answer = as_csv(report)
+        answer.headers["Vary"] = "Accept"
+        return answer
+    response.headers["Vary"] = "Accept"
+    return report
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -91,7 +106,7 @@ def _response(body: str, filename: str) -> Response:
     return Response(
         body,
         media_type=f"{CSV}; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Vary": "Accept"},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
 
-from app.calls.reuse import Gap, find_gaps
+from app.calls.reuse import Gap, find_gaps, weak_reason
 from app.reports.schemas import GapGroup, GapReport
 from app.search.index import ArticleIndex
 
@@ -20,7 +20,6 @@ MAX_GAPS = 500  # the newest gaps read and grouped: older ones are answered or f
 EXAMPLES = 5
 CALL_IDS = 10
 TITLE_CHARS = 150
-WEAK = "best score"  # how reuse starts the reason of a search that scored too low
 
 
 def _same(text: str) -> str:
@@ -59,8 +58,12 @@ def _reasons(members: Sequence[Gap], best_score: float | None, threshold: float)
     for gap in members:
         for reason in gap.reasons:
             # reuse words each weak search with its own score: the group names its best
-            if best_score is not None and gap.best_score is not None and reason.startswith(WEAK):
-                reason = f"{WEAK} {best_score:.2f} is below {threshold:.2f}"
+            if (
+                best_score is not None
+                and gap.best_score is not None
+                and reason == weak_reason(gap.best_score, threshold)
+            ):
+                reason = weak_reason(best_score, threshold)
             counts[reason] += 1
     return [reason for reason, _ in counts.most_common()]
 

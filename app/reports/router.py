@@ -94,10 +94,7 @@ def desk_report(
         resolution_minutes=settings.resolution_target_minutes,
         now=now,
     )
-    if export.prefers_csv(accept):
-        return export.desk_csv(report)
-    response.headers["Vary"] = "Accept"
-    return report
+    return export.negotiate(report, accept=accept, response=response, as_csv=export.desk_csv)
 
 
 @router.get(
@@ -125,10 +122,7 @@ def article_report(
     never tried). `articles_total` counts every page."""
     window = service.window(start=from_, end=to, now=utcnow())
     report = articles.report(session=session, window=window, sort=sort, limit=limit, offset=offset)
-    if export.prefers_csv(accept):
-        return export.articles_csv(report)
-    response.headers["Vary"] = "Accept"
-    return report
+    return export.negotiate(report, accept=accept, response=response, as_csv=export.articles_csv)
 
 
 @router.get(
@@ -160,7 +154,6 @@ def gap_report(
         similarity=settings.gap_group_similarity,
         limit=limit,
     )
-    if export.prefers_csv(accept):
-        return export.gaps_csv(report, utcnow())
-    response.headers["Vary"] = "Accept"
-    return report
+    return export.negotiate(
+        report, accept=accept, response=response, as_csv=lambda r: export.gaps_csv(r, utcnow())
+    )

@@ -11,9 +11,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +23,18 @@ from app.articles import service as article_service
 from app.articles.models import Article, ArticleStatus
 from app.config import Settings
 from app.search.cards import Card, CardCache, make_card
+from app.search.documents import (
+    KEYWORD_FIELDS,
+    body_text,
+    headline_text,
+    read_glossary,
+    to_document,
+)
 from embeddings.batcher import MicroBatcher
 from embeddings.cache import VectorCache
+from embeddings.cases import Case as Case  # the resolved calls, as past cases
+from embeddings.cases import CaseBook, Evidence
+from embeddings.cases import Near as Near
 from embeddings.encoder import Encoder as Encoder  # the app reaches the library only here
 from embeddings.encoder import Vectors, make_encoder
 from embeddings.fusion import FusionWeights
@@ -32,64 +44,11 @@ from embeddings.outcomes import Scanner as Scanner  # the app's searches say whe
 from embeddings.outcomes import Vote as Vote
 from embeddings.pool import WorkPool
 from embeddings.store import Progress, SyncReport
-from embeddings.synonyms import Expansion, read_groups
+from embeddings.synonyms import Expansion
 from embeddings.threads import lower_priority, name_os_thread
 from embeddings.vector_index import set_search_threads
 
 log = logging.getLogger(__name__)
-
-# filter field -> whether an article with no value applies to all values
-KEYWORD_FIELDS = {"modality": False, "manufacturer": True, "model": True, "error_code": False}
-
-
-def read_glossary(path: Path) -> list[list[str]]:
-    """Synonym groups from a YAML list of lists (none when the file is absent)."""
-    if not path.exists():
-        log.warning("glossary %s not found: queries are not widened with synonyms", path)
-        return []
-    return read_groups(path)
-
-
-def headline_text(article: Article) -> str:
-    """Title and the issue in the callers' words (with its other phrasings): what a query
-    most resembles."""
-    return "\n".join([article.title, article.issue, *(article.reported_as or [])])
-
-
-def body_text(article: Article) -> str:
-    """Every searchable field in one text."""
-    parts = [
-        article.title,
-        article.issue,
-        article.cause,
-        " ".join(s["text"] for s in article.steps),
-        article.escalate_when,
-        article.manufacturer or "",
-        " ".join(article.models),
-        " ".join(article.error_codes),
-        " ".join(article.tags),
-        # last: the body vector sees a bounded window, which the steps should fill first
-        "\n".join(article.reported_as or []),
-    ]
-    return "\n".join(p for p in parts if p)
-
-
-def to_document(article: Article) -> Document:
-    """The index's view of an article."""
-    return Document(
-        id=article.id,
-        version=article.version,
-        headline=headline_text(article),
-        body=body_text(article),
-        keywords={
-            "modality": [article.modality],
-            "manufacturer": [article.manufacturer] if article.manufacturer else [],
-            "model": list(article.models),
-            "error_code": list(article.error_codes),
-        },
-        codes=list(article.error_codes),
-        models=list(article.models),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +63,7 @@ class Hit:
     error_codes: list[str]  # error codes of the query the article has, as it spells them
     models: list[str]  # models of the query the article covers
     record: Record | None = None  # its outcomes on past calls, for the scanner searched for
+    similar: Evidence | None = None  # the similar past calls on the model that it fixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +96,8 @@ class ArticleIndex:
         write_wait: float | None = None,
         outcomes: OutcomeBook | None = None,
         outcome_weight: float | None = None,
+        cases: CaseBook | None = None,
+        similar_calls_weight: float | None = None,
     ) -> None:
         self._hybrid = HybridIndex(
             encoder,
@@ -147,8 +109,12 @@ class ArticleIndex:
         )
         if outcome_weight is not None:
             self._hybrid.weights = replace(self._hybrid.weights, outcome=outcome_weight)
+        if similar_calls_weight is not None:
+            self._hybrid.weights = replace(self._hybrid.weights, similar_calls=similar_calls_weight)
         # what past calls say about each article (app/learning fills it from the database)
         self.outcomes = outcomes if outcomes is not None else OutcomeBook()
+        # the resolved calls' vectors: similar past calls (app/calls/past.py fills it)
+        self.cases = cases if cases is not None else CaseBook()
         # searches compute on these threads only: a search waiting its turn holds no
         # lock and does not compete for the interpreter
         self.searches = WorkPool(search_concurrency, name="search")
@@ -228,10 +194,22 @@ class ArticleIndex:
         expansion = hybrid.expand(query)
         # encoded on another core while the index runs its lexical lane
         vector = self.query_vector(query, expansion)
-        book = self.outcomes
+        book, cases = self.outcomes, self.cases
         adjust = (lambda ids: book.adjustments(ids, scanner)) if len(book) else None
+        said: dict[int, Evidence] = {}
+
+        def evidence(q: npt.NDArray[np.float32]) -> dict[int, float]:
+            said.update(cases.evidence(q, scanner, datetime.now(UTC)))
+            return {doc: e.adjustment for doc, e in said.items()}
+
         candidates = hybrid.search(
-            query, limit, filters=filters, query_vector=vector, expansion=expansion, adjust=adjust
+            query,
+            limit,
+            filters=filters,
+            query_vector=vector,
+            expansion=expansion,
+            adjust=adjust,
+            evidence=evidence if scanner is not None and len(cases) else None,
         )
         ids = [c.id for c in candidates]
         cards = self.cards_for(session, ids)
@@ -246,6 +224,7 @@ class ArticleIndex:
                 error_codes=c.codes,
                 models=c.models,
                 record=records.get(c.id),
+                similar=said.get(c.id),
             )
             for c in candidates
             if (card := cards.get(c.id)) is not None
@@ -489,6 +468,11 @@ def index_from_settings(
             per_voter=settings.outcome_votes_per_person,
         ),
         outcome_weight=settings.outcome_weight,
+        cases=CaseBook(
+            half_life_days=settings.outcome_half_life_days,
+            per_voter=settings.outcome_votes_per_person,
+        ),
+        similar_calls_weight=settings.similar_calls_weight,
     )
 
 

@@ -59,6 +59,16 @@ class PastCalls(BaseModel):
     )
 
 
+class SimilarFixes(BaseModel):
+    """The similar past calls an article fixed, as they moved this search's ranking."""
+
+    fixed: int = Field(description="Resolved calls on the same model, worded like the query.")
+    adjustment: float = Field(
+        description="How far they moved the score, from 0 to 1, times SIMILAR_CALLS_WEIGHT "
+        "(one person's calls count as one; the person with the most is left out)."
+    )
+
+
 class Why(BaseModel):
     """Why an article matched: the evidence of each lane."""
 
@@ -73,6 +83,11 @@ class Why(BaseModel):
     filters: dict[str, str] = Field(description="Filters the article passed.")
     past_calls: PastCalls | None = Field(
         None, description="Its outcomes on past calls, when some were recorded."
+    )
+    similar_calls: SimilarFixes | None = Field(
+        None,
+        description="Resolved calls on the searched scanner's model, worded like the query, "
+        "that it fixed (a search on a scanner only).",
     )
     summary: str
 

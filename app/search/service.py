@@ -203,6 +203,9 @@ def _hit(
     if record is not None:
         on = f" on {record.where}" if record.where else ""
         parts.append(f"fixed {record.fixed} of {record.tried} calls{on}")
+    similar = hit.similar
+    if similar is not None:
+        parts.append(f"fixed {similar.fixed} similar past calls on this model")
     why = {
         "semantic": round(hit.semantic, 4),
         "semantic_body": round(hit.semantic_body, 4),
@@ -219,6 +222,9 @@ def _hit(
             "where": record.where,
             "adjustment": round(record.adjustment, 4),
         },
+        "similar_calls": None
+        if similar is None
+        else {"fixed": similar.fixed, "adjustment": round(similar.adjustment, 4)},
         "summary": "; ".join(parts),
     }
     shown = hit.card.hit.copy()  # SearchHit's fields in its order; set in place below

@@ -30,6 +30,7 @@ from app.db import utcnow
 from app.deps import Route
 from app.errors import DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from app.schemas import DbId
+from app.web import similar_calls
 from app.web.deps import Console, console
 from app.web.render import field_errors, is_partial, redirect, templates
 
@@ -225,7 +226,7 @@ class Panels:
 
 def context(ui: Console, call_id: int) -> dict[str, Any]:
     """What the panels show for the call (merged into the call screen's context)."""
-    return {"panels": Panels(ui, call_id)}
+    return {"panels": Panels(ui, call_id), **similar_calls.context(ui, call_id)}
 
 
 # -- answering a panel's form ---------------------------------------------------------------

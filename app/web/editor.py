@@ -12,8 +12,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.articles import service
+from app.articles import review, service
 from app.articles.models import Article, ArticleStatus, Modality
+from app.articles.review_models import ArticleRevision
 from app.articles.schemas import ArticleCreate, ArticleUpdate
 from app.auth.permissions import P
 from app.deps import Route
@@ -50,6 +51,9 @@ DONE = {
     "published": "Published: dispatchers find it from now on.",
     "archived": "Archived: it left search at once.",
     "restored": "Restored as a new version.",
+    # a non-publisher's edit of a published article (app/articles/review.py)
+    "pending": "Your change waits for review: a publisher approves it before dispatchers "
+    "see it. Below is the version they see now.",
 }
 # a saved edit of a published article is live at once: the flash says so
 SAVED_LIVE = "Saved and published: dispatchers see this version from now on."
@@ -59,6 +63,7 @@ SAVE_LABELS = {
     ArticleStatus.PUBLISHED: "Save and publish",
     ArticleStatus.ARCHIVED: "Save, keep archived",
 }
+REVIEW_LABEL = "Send for review"
 
 
 async def _posted(request: Request) -> FormData:
@@ -113,6 +118,8 @@ def _edit_page(
     title = f"Edit: {article.title}" if article else "New article"
     summary = error_summary(errors)
     state = ArticleStatus(article.status) if article else ArticleStatus.DRAFT
+    principal = ui.signed.principal
+    gated = article is not None and review.waits_for_review(article=article, actor=principal)
     return page(
         ui.request,
         "knowledge/edit.html",
@@ -125,7 +132,8 @@ def _edit_page(
         errors=errors,
         summary=summary,
         first_error=next((target for target, _, _ in summary if target), ""),
-        save_label=SAVE_LABELS[state],
+        save_label=REVIEW_LABEL if gated else SAVE_LABELS[state],
+        gated=gated,
         based_on=based_on if based_on is not None else (article.version if article else None),
         modalities=MODALITY_CHOICES,
         empty_rows=EMPTY_STEP_ROWS,
@@ -168,13 +176,17 @@ def create_article(ui: WriterPost, posted: Posted) -> Response:
     return redirect(ui.request, f"/ui/articles/{article.id}?done=created")
 
 
-def _likely_duplicates(ui: Console, data: ArticleCreate) -> list[SimilarArticle]:
-    """The published articles that probably cover the same fault as `data`."""
+def _likely_duplicates(
+    ui: Console, data: ArticleCreate, *, exclude: int | None = None
+) -> list[SimilarArticle]:
+    """The published articles that probably cover the same fault as `data` (never the
+    article `exclude`)."""
     draft = SimilarRequest(
         title=data.title,
         issue=data.issue,
         reported_as=list(data.reported_as),
         error_codes=list(data.error_codes),
+        exclude_id=exclude,
     )
     found = similar.find(
         session=ui.session,
@@ -188,9 +200,21 @@ def _likely_duplicates(ui: Console, data: ArticleCreate) -> list[SimilarArticle]
 
 @router.get("/articles/{article_id}/edit")
 def edit_article(article_id: DbId, ui: Writer) -> Response:
-    """Every KCS field of the current version, with an ordered steps editor."""
+    """Every KCS field of the current version, with an ordered steps editor; the caller's
+    own change waiting for review, when there is one, fills the form instead."""
     article = service.get(session=ui.session, ref=article_id)
-    return _edit_page(ui, article, form_from_content(service.content_of(article)), {})
+    principal = ui.signed.principal
+    mine = None
+    if review.is_gated(article=article, actor=principal):
+        mine = review.own_pending(session=ui.session, article=article, actor=principal)
+    content = mine.content if mine is not None else service.content_of(article)
+    close: list[SimilarArticle] = []
+    if article.status == ArticleStatus.DRAFT and (article.source or "").startswith("call:"):
+        # a draft captured from a call: the articles it may repeat, before it is completed
+        close = _likely_duplicates(ui, ArticleCreate.model_validate(content), exclude=article.id)
+    return _edit_page(
+        ui, article, form_from_content(content), {}, pending=mine, captured_similar=close
+    )
 
 
 def _merge(
@@ -245,7 +269,8 @@ def _conflict_page(ui: Console, article_id: int, based_on: int, yours: dict[str,
 
 @router.post("/articles/{article_id}/edit")
 def save_article(article_id: DbId, ui: WriterPost, posted: Posted) -> Response:
-    """Save the edit as a new version; a stale edit gets the conflict page, never a save."""
+    """Save the edit as a new version (or, for a non-publisher editing a published article,
+    send it for review); a stale edit gets the conflict page, never a save."""
     article = service.get(session=ui.session, ref=article_id)
     values = read_form(posted)
     based_on = version_number(posted_text(posted, "version"))
@@ -263,16 +288,25 @@ def save_article(article_id: DbId, ui: WriterPost, posted: Posted) -> Response:
         # someone already saved exactly this: nothing of the engineer's is lost
         return redirect(ui.request, f"/ui/articles/{article_id}?done=unchanged")
     try:
-        saved = service.update(
+        saved = review.update(
             session=ui.session,
             ref=article_id,
             data=data,
-            actor=ui.signed.principal.name,
+            actor=ui.signed.principal,
             indexer=ui.index,
+            confirm_claims=posted_text(posted, "confirm_claims") == "1",
         )
-    except Conflict:
+    except Conflict as exc:
         ui.session.rollback()
+        found = exc.extra.get("claimants")
+        if found:  # a new error code another published article claims: look, then confirm
+            errors = {"error_codes": exc.detail}
+            return _edit_page(
+                ui, article, values, errors, status=409, based_on=based_on, claimants=found
+            )
         return _conflict_page(ui, article_id, based_on, yours)
+    if isinstance(saved, ArticleRevision):
+        return redirect(ui.request, f"/ui/articles/{article_id}?done=pending")
     done = "saved" if saved.version != based_on else "unchanged"
     return redirect(ui.request, f"/ui/articles/{article_id}?done={done}")
 
@@ -316,10 +350,21 @@ def article_versions(
 def restore_version(
     article_id: DbId, version: DbId, ui: WriterPost, current: VersionField = ""
 ) -> Response:
-    """Save an old version's content as a new version (if nobody saved meanwhile)."""
+    """Save an old version's content as a new version (if nobody saved meanwhile), or send
+    it for review like an edit."""
     try:
-        article = apply_change(ui, service.restore, article_id, current, version=version)
+        article = review.restore(
+            session=ui.session,
+            ref=article_id,
+            version=version,
+            actor=ui.signed.principal,
+            indexer=ui.index,
+            if_match=version_number(current),
+        )
     except (Conflict, PreconditionFailed) as exc:
+        ui.session.rollback()
         raise Conflict(f"{exc.detail}. Nothing was restored.") from exc
+    if isinstance(article, ArticleRevision):
+        return redirect(ui.request, f"/ui/articles/{article_id}?done=pending")
     query = urlencode({"a": version, "b": article.version, "done": "restored"})
     return redirect(ui.request, f"/ui/articles/{article_id}/versions?{query}")

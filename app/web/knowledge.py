@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 
-from app.articles import service
+from app.articles import review, service
 from app.articles.models import ArticleStatus, Modality
 from app.auth.permissions import P
 from app.calls import reuse
@@ -29,6 +29,7 @@ _library = APIRouter(prefix="/ui", include_in_schema=False, route_class=Route)
 PublisherPost = Annotated[Console, console(P.ARTICLES_WRITE, P.ARTICLES_PUBLISH, write=True)]
 
 PAGE_SIZE = 25
+REVISIONS_SHOWN = 5  # the article's latest changes sent for review
 GAP_GROUPS = 100
 
 
@@ -47,6 +48,7 @@ def _article_page(
         article=article,
         stats=reuse.article_stats(session=ui.session, article_id=article.id),
         allowed=service.LIFECYCLE.allowed(ArticleStatus(article.status)),
+        revisions=review.of_article(session=ui.session, ref=article.id)[0][:REVISIONS_SHOWN],
         **context,
     )
 
@@ -101,19 +103,39 @@ def article_screen(article_id: DbId, ui: Writer, done: str | None = None) -> Res
     return _article_page(ui, article_id, done=done)
 
 
-def _move(ui: Console, article_id: int, version: str, target: ArticleStatus) -> Response:
-    """Publish or archive; the flash is named after the new status."""
+def _move(
+    ui: Console, article_id: int, version: str, target: ArticleStatus, *, confirm: bool = False
+) -> Response:
+    """Publish or archive; the flash is named after the new status. A refused claim on
+    another article's error code shows the claimants and a confirming button."""
     try:
-        apply_change(ui, service.transition, article_id, version, target=target)
+        apply_change(
+            ui, service.transition, article_id, version, target=target, confirm_claims=confirm
+        )
     except (Conflict, PreconditionFailed) as exc:
-        return _article_page(ui, article_id, status=409, flash=exc.detail, flash_kind="error")
+        found = exc.extra.get("claimants") or []
+        return _article_page(
+            ui,
+            article_id,
+            status=409,
+            flash=None if found else exc.detail,
+            flash_kind="error",
+            claimants=found,
+            claimed_codes=sorted({code for c in found for code in c["codes"]}),
+        )
     return redirect(ui.request, f"/ui/articles/{article_id}?done={target.value}")
 
 
 @_library.post("/articles/{article_id}/publish")
-def publish_article(article_id: DbId, ui: PublisherPost, version: VersionField = "") -> Response:
-    """Publish the version on screen: dispatchers find it at once."""
-    return _move(ui, article_id, version, ArticleStatus.PUBLISHED)
+def publish_article(
+    article_id: DbId,
+    ui: PublisherPost,
+    version: VersionField = "",
+    confirm_claims: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """Publish the version on screen: dispatchers find it at once (a claim on another
+    published article's error code is confirmed with a second button)."""
+    return _move(ui, article_id, version, ArticleStatus.PUBLISHED, confirm=confirm_claims == "1")
 
 
 @_library.post("/articles/{article_id}/archive")

@@ -29,6 +29,8 @@ NAV = (
     ("queue", "/ui/escalations", "Escalation queue", Permission.ESCALATIONS_READ, False),
     ("articles", "/ui/articles", "Knowledge", Permission.ARTICLES_WRITE, False),
     ("gaps", "/ui/gaps", "Gaps", Permission.ARTICLES_WRITE, False),
+    ("reviews", "/ui/reviews", "Reviews", Permission.ARTICLES_WRITE, False),
+    ("dashboard", "/ui/dashboard", "Dashboard", Permission.REPORTS_READ, False),
 )
 
 

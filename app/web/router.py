@@ -129,11 +129,13 @@ def install(app: FastAPI) -> None:
     from app.web import (
         call_panels,
         calls,
+        dashboard,
         escalations,
         intake,
         knowledge,
         markdown,  # noqa: F401  (registers the `md` template filter)
         notifications,
+        reviews,
         work,
     )
 
@@ -144,8 +146,10 @@ def install(app: FastAPI) -> None:
     app.include_router(call_panels.router)
     app.include_router(escalations.router)
     app.include_router(knowledge.router)
+    app.include_router(reviews.router)
     app.include_router(work.router)
     app.include_router(notifications.router)
+    app.include_router(dashboard.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

@@ -65,7 +65,8 @@ def test_update_article_changes_search_at_once(client: TestClient) -> None:
     assert response.headers["etag"] == '"2"'
     assert _search_slugs(client, "injector arm swinging loose")[0] == created["slug"]
     assert _search_slugs(client, "INJ 77")[0] == created["slug"]
-    old_code = client.post("/search", json={"query": "GNT-999"}).json()["results"]
+    old = created["error_codes"][0]
+    old_code = client.post("/search", json={"query": old}).json()["results"]
     assert all(hit["why"]["error_codes"] == [] for hit in old_code)
 
 

@@ -343,7 +343,7 @@ def test_the_escalation_package_lists_the_calls_files(desk: Desk) -> None:
     assert sent.status_code == 201, sent.text
     pkg = c.get(f"/escalations/{sent.json()['id']}", headers=desk.as_(desk.engineer)).json()
     pkg = pkg["package"]
-    assert pkg["schema_version"] == 4
+    assert pkg["schema_version"] == 5
     assert pkg["attachments"] == [
         {
             "id": png["id"],

@@ -202,6 +202,12 @@ def test_full_flow_from_open_to_draft_article(desk: Desk) -> None:
     assert [s["text"] for s in article["steps"]] == ["Replaced HV cable.", "Ran tube seasoning."]
     assert article["source"] == f"call:{cid}"
     assert c.get(f"/calls/{cid}").json()["draft_article_id"] == article["id"]
+    # the closest published articles come with it, the one it repeats marked, never itself
+    similar = draft.json()["similar"]
+    assert similar
+    assert article["id"] not in [s["id"] for s in similar]
+    assert similar[0]["slug"] == "ct-tube-arcing-popping"
+    assert similar[0]["likely_duplicate"]
     kinds = [e["kind"] for e in c.get(f"/calls/{cid}").json()["timeline"]]
     for kind in (
         "opened",

@@ -37,7 +37,7 @@ def test_the_package_and_brief_carry_details_steps_and_the_scanners_history(
     )
     esc = _escalated(desk, call["id"])
     pkg = esc["package"]
-    assert pkg["schema_version"] == 4
+    assert pkg["schema_version"] == 5
     assert pkg["details"]["screen_message"] == "HV ARC 417 then tube cooling"
     assert pkg["attempts"][0]["step_text"] == esc["first_step"]
     assert [c["id"] for c in pkg["scanner_history"]] == [e["id"] for e in reversed(earlier)]

@@ -100,7 +100,7 @@ def test_baseline_vectors_from_index_are_our_headline_vectors_of_the_articles(
     from app.articles.models import Article
     from app.config import Settings
     from app.db import make_engine
-    from app.search.index import headline_text
+    from app.search.documents import headline_text
     from scripts.benchmark import baseline_vectors_from_index
 
     _indexed_folder(encoder, tmp_path)

@@ -80,6 +80,7 @@ def test_as_json_orders_the_declared_fields_and_refuses_others() -> None:
         "models": [],
         "filters": {},
         "past_calls": None,
+        "similar_calls": None,
         "summary": "semantic similarity 0.50",
     }
     assert list(as_json(Why, dict(reversed(why.items())))) == list(Why.model_fields)
@@ -97,11 +98,12 @@ def test_as_json_orders_the_declared_fields_and_refuses_others() -> None:
 
 def test_app_reaches_the_hybrid_index_only_through_the_facade() -> None:
     """Routes and services call `ArticleIndex`; only app/search/index.py holds the
-    hybrid index behind it."""
+    hybrid index behind it (with documents.py, the façade's view of an article)."""
+    facade = {APP / "search" / "index.py", APP / "search" / "documents.py"}
     reaching = [
         f"{path.relative_to(APP)}:{n}"
         for path in APP.rglob("*.py")
-        if path != APP / "search" / "index.py"
+        if path not in facade
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if re.search(r"\.hybrid\b|\b_hybrid\b|embeddings\.hybrid", line)
     ]

@@ -117,6 +117,8 @@ SCREENS = [
     Screen("versions", TIER2, lambda w: f"/ui/articles/{w.staged.article}/versions"),
     Screen("conflict", TIER2, lambda w: f"/ui/articles/{w.staged.article}/edit", then=_stale_save),
     Screen("gaps", TIER2, lambda w: "/ui/gaps"),
+    Screen("dashboard", TIER2, lambda w: "/ui/dashboard"),
+    Screen("dashboard-errors", TIER2, lambda w: "/ui/dashboard?from=2024-03-05&to=2024-03-01", 422),
     Screen("not-allowed", FIELD, lambda w: "/ui/articles", status=403),
     Screen("not-found", TIER2, lambda w: "/ui/articles/999999", status=404),
     Screen("notifications", TIER2, lambda w: "/ui/notifications", pending=True),
