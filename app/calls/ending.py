@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.actions import service as action_service
 from app.auth.service import Principal
-from app.calls import service as call_service
+from app.calls import resolution
 from app.calls.models import Call
 from app.calls.schemas import CancelRequest, ResolveRequest
 from app.errors import Conflict
@@ -24,12 +24,12 @@ def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: 
             "or cancel it first",
             work_order_ids=[o.id for o in orders],
         )
-    return call_service.resolve(session=session, call_id=call_id, data=data, principal=principal)
+    return resolution.resolve(session=session, call_id=call_id, data=data, principal=principal)
 
 
 def cancel(*, session: Session, call_id: int, data: CancelRequest, principal: Principal) -> Call:
     """Cancel the call, every open work order and every action still to do on it."""
-    call = call_service.cancel(session=session, call_id=call_id, data=data, principal=principal)
+    call = resolution.cancel(session=session, call_id=call_id, data=data, principal=principal)
     workorder_service.cancel_with_call(session=session, call=call, principal=principal)
     action_service.cancel_with_call(session=session, call=call, principal=principal)
     return call

@@ -13,7 +13,7 @@ from app.articles.schemas import ArticleRead
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls import details, ending, package, reuse, service, similar, work
+from app.calls import details, ending, package, resolution, reuse, service, similar, work
 from app.calls import escalation as escalations
 from app.calls.models import CallState, Escalation
 from app.calls.package_schemas import EscalationPackage, SimilarCall
@@ -358,14 +358,14 @@ def resolve(call_id: DbId, data: ResolveRequest, session: DbSession, principal: 
 @router.post("/calls/{call_id}/close", summary="Close a resolved call")
 def close(call_id: DbId, session: DbSession, principal: Worker) -> CallRead:
     """Resolved → closed."""
-    service.close(session=session, call_id=call_id, principal=principal)
+    resolution.close(session=session, call_id=call_id, principal=principal)
     return _read(session, call_id)
 
 
 @router.post("/calls/{call_id}/reopen", summary="Reopen a call")
 def reopen(call_id: DbId, data: ReasonRequest, session: DbSession, principal: Worker) -> CallRead:
     """Resolved or closed → open at tier 1, owned by whoever reopens it."""
-    service.reopen(session=session, call_id=call_id, reason=data.reason, principal=principal)
+    resolution.reopen(session=session, call_id=call_id, reason=data.reason, principal=principal)
     return _read(session, call_id)
 
 

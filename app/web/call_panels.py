@@ -25,7 +25,7 @@ from app.calls import service as call_service
 from app.calls import work
 from app.contacts import service as contact_service
 from app.contacts.models import ContactOutcome
-from app.contacts.schemas import ContactCreate, ContactMade, ContactRead
+from app.contacts.schemas import ContactRead
 from app.db import utcnow
 from app.deps import Route
 from app.errors import DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
@@ -232,7 +232,7 @@ def context(ui: Console, call_id: int) -> dict[str, Any]:
 # -- answering a panel's form ---------------------------------------------------------------
 
 
-def _answer(ui: Console, call_id: int, panel: str, done: str, problem: Problem | None) -> Response:
+def answer(ui: Console, call_id: int, panel: str, done: str, problem: Problem | None) -> Response:
     """The script gets the panel (and the timeline) to swap in; a plain form a redirect
     back to the panel, or, when refused, the call screen with the errors at the form."""
     if problem is not None:
@@ -266,7 +266,7 @@ def _answer(ui: Console, call_id: int, panel: str, done: str, problem: Problem |
     return response
 
 
-def _refused(form: str, exc: DomainError | ValidationError, values: dict[str, str]) -> Problem:
+def refused(form: str, exc: DomainError | ValidationError, values: dict[str, str]) -> Problem:
     """A domain error or a schema's refusal, as the form shows it."""
     if isinstance(exc, ValidationError) or (isinstance(exc, InvalidInput) and exc.errors):
         errors = field_errors(exc)
@@ -287,7 +287,7 @@ def _in_words(exc: DomainError) -> str:
     return exc.detail[:1].upper() + exc.detail[1:] + "."
 
 
-def _aware(local: str, offset: str, name: str, what: str) -> datetime:
+def aware(local: str, offset: str, name: str, what: str) -> datetime:
     """A datetime-local field and its UTC offset, as the aware time the services want."""
     if not local.strip():
         raise InvalidInput(what, errors=[{"field": name, "message": what}])
@@ -337,8 +337,8 @@ def upload(
     values = {"description": description}
     if file is None or not file.filename:
         message = "choose a file to attach"
-        refused = InvalidInput(message, errors=[{"field": "file", "message": message}])
-        return _answer(ui, call_id, "attachments", "", _refused("attach", refused, values))
+        missing = InvalidInput(message, errors=[{"field": "file", "message": message}])
+        return answer(ui, call_id, "attachments", "", refused("attach", missing, values))
     try:
         attachment_service.attach(
             session=ui.session,
@@ -351,11 +351,11 @@ def upload(
             max_bytes=ui.settings.max_attachment_bytes,
         )
     except DomainError as exc:
-        problem = _refused("attach", exc, values)
+        problem = refused("attach", exc, values)
         if exc.status in (413, 415):  # said at the file too, where the eye is
             problem.errors["file"], problem.message = problem.message, "The file was not attached."
-        return _answer(ui, call_id, "attachments", "", problem)
-    return _answer(ui, call_id, "attachments", "attached", None)
+        return answer(ui, call_id, "attachments", "", problem)
+    return answer(ui, call_id, "attachments", "attached", None)
 
 
 # -- actions --------------------------------------------------------------------------------
@@ -381,15 +381,15 @@ def assign_action(
         if not assignee_id.isdigit():
             message = "choose who does it"
             raise InvalidInput(message, errors=[{"field": "assignee_id", "message": message}])
-        when = _aware(due_at, due_tz, "due_at", "say when it is due")
+        when = aware(due_at, due_tz, "due_at", "say when it is due")
         data = ActionCreate(title=title, details=details, assignee_id=int(assignee_id), due_at=when)
         action_service.assign(
             session=ui.session, call_id=call_id, data=data, principal=ui.signed.principal
         )
     except (ValidationError, DomainError) as exc:
-        problem = _refused("assign", exc, values)
-        return _answer(ui, call_id, "actions", "assigned", problem)
-    return _answer(ui, call_id, "actions", "assigned", None)
+        problem = refused("assign", exc, values)
+        return answer(ui, call_id, "actions", "assigned", problem)
+    return answer(ui, call_id, "actions", "assigned", None)
 
 
 @router.post("/calls/{call_id}/actions/{action_id}/{step}")
@@ -428,86 +428,5 @@ def action_step(
                 raise InvalidInput(message, errors=[{"field": "reason", "message": message}])
             action_service.cancel(**args, reason=reason.strip())
     except DomainError as exc:
-        return _answer(ui, call_id, "actions", "", _refused(form, exc, values))
-    return _answer(ui, call_id, "actions", done[step], None)
-
-
-# -- the customer contact log ---------------------------------------------------------------
-
-
-@router.post("/calls/{call_id}/callbacks")
-def schedule_callback(
-    call_id: DbId,
-    ui: Noter,
-    scheduled_for: Stamp = "",
-    scheduled_tz: Stamp = "",
-    owner_id: Stamp = "",
-    number: Annotated[str, Form(max_length=40)] = "",
-    notes: Text = "",
-) -> Response:
-    """Promise the customer a callback: when, by whom (the follow-up owner unless
-    chosen), on which number (the call's unless given)."""
-    values = {"scheduled_for": scheduled_for, "scheduled_tz": scheduled_tz}
-    values |= {"owner_id": owner_id, "number": number, "notes": notes}
-    try:
-        when = _aware(scheduled_for, scheduled_tz, "scheduled_for", "say when to call back")
-        data = ContactCreate(
-            scheduled_for=when,
-            owner_id=int(owner_id) if owner_id.isdigit() else None,
-            number=number.strip() or None,
-            notes=notes,
-        )
-        contact_service.log(
-            session=ui.session, call_id=call_id, data=data, principal=ui.signed.principal
-        )
-    except (ValidationError, DomainError) as exc:
-        return _answer(ui, call_id, "contacts", "", _refused("schedule", exc, values))
-    return _answer(ui, call_id, "contacts", "scheduled", None)
-
-
-def _outcome(outcome: str) -> ContactOutcome:
-    if outcome not in ContactOutcome.__members__.values():
-        message = "choose how the call went"
-        raise InvalidInput(message, errors=[{"field": "outcome", "message": message}])
-    return ContactOutcome(outcome)
-
-
-@router.post("/calls/{call_id}/contacts")
-def log_call_made(call_id: DbId, ui: Noter, call_outcome: Short = "", notes: Text = "") -> Response:
-    """A call to the customer made just now, and how it went."""
-    values = {"outcome": call_outcome, "notes": notes}
-    try:
-        data = ContactCreate(outcome=_outcome(call_outcome), notes=notes)
-        contact_service.log(
-            session=ui.session, call_id=call_id, data=data, principal=ui.signed.principal
-        )
-    except (ValidationError, DomainError) as exc:
-        return _answer(ui, call_id, "contacts", "", _refused("made-now", exc, values))
-    return _answer(ui, call_id, "contacts", "logged", None)
-
-
-@router.post("/calls/{call_id}/contacts/{contact_id}/made")
-def record_made(
-    call_id: DbId,
-    contact_id: DbId,
-    ui: Noter,
-    version: Version = None,
-    call_outcome: Short = "",
-    notes: Text = "",
-) -> Response:
-    """The scheduled callback was made, with how it went."""
-    values = {"outcome": call_outcome, "notes": notes}
-    try:
-        data = ContactMade(outcome=_outcome(call_outcome), notes=notes)
-        contact_service.record_made(
-            session=ui.session,
-            call_id=call_id,
-            contact_id=contact_id,
-            data=data,
-            if_match=version,
-            principal=ui.signed.principal,
-        )
-    except (ValidationError, DomainError) as exc:
-        problem = _refused(f"contact-{contact_id}", exc, values)
-        return _answer(ui, call_id, "contacts", "", problem)
-    return _answer(ui, call_id, "contacts", "made", None)
+        return answer(ui, call_id, "actions", "", refused(form, exc, values))
+    return answer(ui, call_id, "actions", done[step], None)

@@ -127,6 +127,7 @@ def home(request: Request, signed: Annotated[SignedIn, Depends(get_signed_in)]) 
 def install(app: FastAPI) -> None:
     """Mount the console: its routers and static files."""
     from app.web import (
+        call_contacts,
         call_panels,
         calls,
         dashboard,
@@ -144,6 +145,7 @@ def install(app: FastAPI) -> None:
     app.include_router(intake.router)
     app.include_router(calls.router)
     app.include_router(call_panels.router)
+    app.include_router(call_contacts.router)
     app.include_router(escalations.router)
     app.include_router(knowledge.router)
     app.include_router(reviews.router)

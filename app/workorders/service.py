@@ -20,6 +20,7 @@ from app.auth import service as auth_service
 from app.auth.models import Person
 from app.auth.permissions import Role
 from app.auth.service import Principal
+from app.calls import resolution as call_resolution
 from app.calls import service as call_service
 from app.calls.models import Call, CallState, EventKind, OwnerKind
 from app.calls.schemas import ResolveRequest
@@ -386,7 +387,9 @@ def complete(
         _back_to_tier2(session, order, call, principal, why)
     elif call.state == CallState.FIELD:
         resolution = ResolveRequest(notes=data.work_done)
-        call_service.resolve(session=session, call_id=call.id, data=resolution, principal=principal)
+        call_resolution.resolve(
+            session=session, call_id=call.id, data=resolution, principal=principal
+        )
     _emit(session, order, call, EventType.WORK_ORDER_UPDATED)
     session.flush()
     return order
