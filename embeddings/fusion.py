@@ -32,6 +32,9 @@ class FusionWeights:
         (`embeddings/outcomes.py`; 0 without votes).
     similar_calls: the most the fixes of similar past calls on the scanner's model move a
         document's score up (`embeddings/cases.py` evidence, in [0, 1); 0 without any).
+    unnamed: how far a document drops when the query names a modality, maker or model
+        (a soft filter) that the document does not cover: past any difference in match
+        and learning, not past an exact error code.
     code_record: among documents that claim the query's error code, the step a better
         record on past calls (its adjustment, in steps of `RECORD_STEP`) moves the score:
         larger than any difference in match, so claimants rank by record, then by match,
@@ -50,6 +53,7 @@ class FusionWeights:
     outcome: float = 0.3
     code_record: float = 6.0
     similar_calls: float = 1.5
+    unnamed: float = 4.0
     synonyms: float = 1.0
     expand_dense: bool = False
     dense_per_group: int = 1
@@ -96,6 +100,7 @@ class Candidate:
     codes: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     score: float = 0.0
+    unlike_named: bool = False  # not what the query names (dropped by `unnamed`)
 
 
 @dataclass
@@ -117,11 +122,13 @@ def fuse(
     k: int,
     adjust: Callable[[Sequence[int]], Mapping[int, float]] | None = None,
     boost: Mapping[int, float] | None = None,
+    unlike: npt.NDArray[np.bool_] | None = None,
 ) -> list[Candidate]:
     """The k best candidates, scored linearly, best first (ties broken by id for
     stability); `adjust` gives some candidates an adjustment in [-1, 1] (their record
     on past calls), weighed by `weights.outcome`; `boost` some an evidence in [0, 1)
-    (similar past calls they fixed), weighed by `weights.similar_calls`."""
+    (similar past calls they fixed), weighed by `weights.similar_calls`; `unlike` marks,
+    row by row, those that are not what the query names (dropped by `weights.unnamed`)."""
     n = len(lanes.ids)
     if n == 0:
         return []
@@ -155,6 +162,8 @@ def fuse(
         score = score + weights.similar_calls * np.fromiter(
             (boost.get(i, 0.0) for i in lanes.ids.tolist()), dtype=np.float64, count=n
         )
+    if unlike is not None and weights.unnamed:
+        score = score - np.where(unlike, weights.unnamed, 0.0)
     order = np.lexsort((lanes.ids, -score))[:k]
     return [
         Candidate(
@@ -166,6 +175,7 @@ def fuse(
             codes=list(lanes.codes.get(int(lanes.ids[r]), ())),
             models=list(lanes.models.get(int(lanes.ids[r]), ())),
             score=float(score[r]),
+            unlike_named=bool(unlike[r]) if unlike is not None else False,
         )
         for r in order.tolist()
     ]

@@ -292,10 +292,12 @@ class HybridIndex:
         expansion: Expansion | None = None,
         adjust: Callable[[Sequence[int]], Mapping[int, float]] | None = None,
         evidence: Callable[[npt.NDArray[np.float32]], Mapping[int, float]] | None = None,
+        prefer: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Candidate]:
         """Fused top-k for a query, each with the evidence of every lane (`adjust`: the
         candidates' records on past calls; `evidence`: for the query's vector, what
-        similar past calls say of each document; `fuse`).
+        similar past calls say of each document; `prefer`: keyword values the query names,
+        a soft filter: documents without them rank below those with them; `fuse`).
 
         `query_vector`, when given, must encode `dense_text(text, weights)`; it may be a
         callable that waits for an encode started before the call, which then overlaps
@@ -361,7 +363,36 @@ class HybridIndex:
             lanes = self._lane_scores(
                 ids, q if dense else None, (lex_ids, lex_scores), codes, models
             )
-        return fuse(lanes, w, k, adjust, boost)
+            unlike = self._unlike(ids, prefer) if prefer else None
+        return fuse(lanes, w, k, adjust, boost, unlike)
+
+    def _unlike(
+        self, ids: npt.NDArray[np.int64], prefer: Mapping[str, Sequence[str]]
+    ) -> npt.NDArray[np.bool_]:
+        """Which candidates lack a preferred value of some field (a document with no value
+        of a wildcard field has them all)."""
+        covered = np.ones(len(ids), dtype=bool)
+        for name, values in prefer.items():
+            keys = {normalise(v) for v in values} | ({ANY} if self.keyword_fields[name] else set())
+            held = [self.lookups.filters[name].held(key) for key in keys]
+            covered &= np.fromiter(
+                (any(i in h for h in held) for i in ids.tolist()), dtype=bool, count=len(ids)
+            )
+        unlike: npt.NDArray[np.bool_] = ~covered
+        return unlike
+
+    def named(self, text: str, fields: Sequence[str]) -> dict[str, list[str]]:
+        """The values of these keyword fields that the text names, as the documents spell
+        them (case, spaces and hyphens aside: "aurion128" names "Aurion 128")."""
+        keys = query_keys(text)
+        found: dict[str, list[str]] = {}
+        with self.lock.read():
+            for name in fields:
+                lane = self.lookups.filters[name]
+                spelled = {s for key in keys if key != ANY for s in lane.held(key).values()}
+                if spelled:
+                    found[name] = sorted(spelled)
+        return found
 
     def _synonym_fields(self, weights: FusionWeights) -> tuple[str, ...] | None:
         """The BM25 fields the glossary equivalents are looked for in (None: all)."""

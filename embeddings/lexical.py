@@ -15,6 +15,8 @@ import tantivy
 ANALYZER = "en_bm25"
 _ID = "id"
 _WORD = re.compile(r"[0-9a-z]+")
+# a word as the caller typed it, its apostrophes kept ("isn't", not "isn" and "t")
+_TYPED = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -82,6 +84,7 @@ class LexicalIndex:
         # queries and glossary phrases come back again and again, and each search needs
         # the query's terms three times (glossary, BM25, the response's keywords)
         self._remembered = functools.lru_cache(maxsize=4096)(self._terms_tuple)
+        self._typed = functools.lru_cache(maxsize=4096)(self._words_tuple)
         # a query is a boosted term query per term and field, made anew by two calls
         # into tantivy each; the same terms recur from query to query
         self._term_query = functools.lru_cache(maxsize=16384)(self._boosted_term)
@@ -118,6 +121,15 @@ class LexicalIndex:
     def query_terms(self, text: str) -> tuple[str, ...]:
         """`terms` of a short text (a query, a glossary phrase), remembered."""
         return self._remembered(text)
+
+    def query_words(self, text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+        """Each word of a short text as typed, with its analysed terms (stop words left
+        out), remembered: what the "why" of a hit shows is the caller's word, not a stem."""
+        return self._typed(text)
+
+    def _words_tuple(self, text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+        found = ((m.group(), frozenset(self.terms(m.group()))) for m in _TYPED.finditer(text))
+        return tuple((word, terms) for word, terms in found if terms)
 
     def __len__(self) -> int:
         return int(self._index.searcher().num_docs)

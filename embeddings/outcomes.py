@@ -27,6 +27,8 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from embeddings.exact import normalise
+
 NEUTRAL = 0.5
 # how much of an outer ring's lean a ring inside it starts from
 BACK_OFF = 0.5
@@ -74,7 +76,8 @@ def _loudest(doc: _Doc, kind: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
 
 
 def _norm(value: str | None) -> str:
-    return " ".join(value.lower().split()) if value else ""
+    # as the exact lane compares names: "Aurion-128" = "AURION 128" = "aurion128"
+    return normalise(value) if value else ""
 
 
 @dataclass(frozen=True, slots=True)

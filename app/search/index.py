@@ -30,6 +30,7 @@ from app.search.documents import (
     read_glossary,
     to_document,
 )
+from app.search.named import named_in, preferred
 from embeddings.batcher import MicroBatcher
 from embeddings.cache import VectorCache
 from embeddings.cases import Case as Case  # the resolved calls, as past cases
@@ -64,6 +65,7 @@ class Hit:
     models: list[str]  # models of the query the article covers
     record: Record | None = None  # its outcomes on past calls, for the scanner searched for
     similar: Evidence | None = None  # the similar past calls on the model that it fixed
+    unlike_named: bool = False  # not for the modality, maker or model the query names
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,9 @@ class Found:
 
     hits: list[Hit]
     expanded_with: list[str]  # glossary equivalents the keyword lane also looked for
-    query_terms: frozenset[str]  # the query's analysed terms, to show which an article has
+    # the query's words as typed, each with its analysed terms, to show which an article has
+    query_words: tuple[tuple[str, frozenset[str]], ...]
+    named: dict[str, list[str]]  # what the query names, preferred (a soft filter)
 
 
 class ArticleIndex:
@@ -170,6 +174,10 @@ class ArticleIndex:
         """A filter field's values over the published articles, as they spell them."""
         return self._hybrid.known_values(field)
 
+    def named(self, text: str) -> dict[str, list[str]]:
+        """The modalities, makers and models the text names (keyword field -> values)."""
+        return named_in(text, self._hybrid.named)
+
     def error_codes_in(self, text: str) -> list[str]:
         """The error codes of published articles that the text mentions in any spelling
         ("hv 417" finds "HV-417"), as the articles spell them, sorted."""
@@ -194,6 +202,8 @@ class ArticleIndex:
         expansion = hybrid.expand(query)
         # encoded on another core while the index runs its lexical lane
         vector = self.query_vector(query, expansion)
+        named = self.named(query)
+        prefer = preferred(named, filters)
         book, cases = self.outcomes, self.cases
         adjust = (lambda ids: book.adjustments(ids, scanner)) if len(book) else None
         said: dict[int, Evidence] = {}
@@ -210,6 +220,7 @@ class ArticleIndex:
             expansion=expansion,
             adjust=adjust,
             evidence=evidence if scanner is not None and len(cases) else None,
+            prefer=prefer,
         )
         ids = [c.id for c in candidates]
         cards = self.cards_for(session, ids)
@@ -225,13 +236,15 @@ class ArticleIndex:
                 models=c.models,
                 record=records.get(c.id),
                 similar=said.get(c.id),
+                unlike_named=c.unlike_named,
             )
             for c in candidates
             if (card := cards.get(c.id)) is not None
         ]
-        terms = frozenset(hybrid.lexical.query_terms(query))
+        words = hybrid.lexical.query_words(query)
         expanded = hybrid.expansions(query, expansion) if hybrid.weights.synonyms else []
-        return Found(hits, expanded, terms)
+        said_named = {field: named[field] for field in prefer}  # as the words name them
+        return Found(hits, expanded, words, said_named)
 
     def save(self) -> None:
         """Save the index now (jobs that wrote many articles, before they exit)."""

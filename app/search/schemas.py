@@ -77,10 +77,21 @@ class Why(BaseModel):
     )
     semantic_body: float = Field(description="Cosine similarity of the query to the full text.")
     keyword_score: float = Field(description="BM25 relative to the best BM25 hit (0..1).")
-    keyword_terms: list[str] = Field(description="Query terms (stemmed) found in the article.")
+    keyword_terms: list[str] = Field(
+        description="The query's words, as typed, that the article has (in any form: "
+        '"popping" finds "pop"), in the order of the query.'
+    )
     error_codes: list[str] = Field(description="Error codes in the query that the article has.")
     models: list[str] = Field(description="Models in the query that the article covers.")
     filters: dict[str, str] = Field(description="Filters the article passed.")
+    named: dict[str, list[str]] = Field(
+        description="What the query's words name (modality, manufacturer, model), where the "
+        "request does not filter on it: a soft filter, articles for others rank below."
+    )
+    unlike_named: bool = Field(
+        description="The article is not for what the query names, so it ranks below those "
+        "that are (an exact error code still ranks it above them)."
+    )
     past_calls: PastCalls | None = Field(
         None, description="Its outcomes on past calls, when some were recorded."
     )

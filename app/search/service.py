@@ -161,7 +161,8 @@ def _hits(
     started = time.perf_counter()
     found = index.search(session, query, limit, filters=filters, scanner=scanner)
     results = [
-        _hit(rank, hit, found.query_terms, passed) for rank, hit in enumerate(found.hits, start=1)
+        _hit(rank, hit, found.query_words, passed, found.named)
+        for rank, hit in enumerate(found.hits, start=1)
     ]
     return _Hits(results, found.expanded_with, round((time.perf_counter() - started) * 1000, 2))
 
@@ -187,10 +188,15 @@ def search(
 
 
 def _hit(
-    rank: int, hit: Hit, query_terms: frozenset[str], filters: dict[str, Any]
+    rank: int,
+    hit: Hit,
+    query_words: tuple[tuple[str, frozenset[str]], ...],
+    filters: dict[str, Any],
+    named: dict[str, list[str]],
 ) -> dict[str, Any]:
     """One hit's JSON: its card's SearchHit, with what the search found filled in."""
-    terms = sorted(query_terms & hit.card.terms)
+    # the caller's words whose terms the article has, once each, in the query's order
+    terms = list(dict.fromkeys(w for w, stems in query_words if stems & hit.card.terms))
     parts = []
     if hit.error_codes:
         parts.append(f"exact error code {', '.join(hit.error_codes)}")
@@ -203,6 +209,8 @@ def _hit(
     if record is not None:
         on = f" on {record.where}" if record.where else ""
         parts.append(f"fixed {record.fixed} of {record.tried} calls{on}")
+    if hit.unlike_named:
+        parts.append(f"not for the {' or '.join(v for vs in named.values() for v in vs)} named")
     similar = hit.similar
     if similar is not None:
         parts.append(f"fixed {similar.fixed} similar past calls on this model")
@@ -214,6 +222,8 @@ def _hit(
         "error_codes": list(hit.error_codes),
         "models": list(hit.models),
         "filters": dict(filters),
+        "named": dict(named),
+        "unlike_named": hit.unlike_named,
         "past_calls": None
         if record is None
         else {

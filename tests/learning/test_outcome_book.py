@@ -62,6 +62,15 @@ def test_a_record_counts_most_on_its_own_model_then_backs_off() -> None:
     assert anywhere.adjustment == on_model.adjustment
 
 
+def test_a_model_spelt_another_way_is_the_same_model() -> None:
+    book = OutcomeBook()
+    book.replace({7: _votes(6, True, AURION_128)}, NOW)
+    same = book.records([7], AURION_128)[7]
+    for spelt in ("AURION 128", "aurion128", "Aurion-128"):
+        other = book.records([7], Scanner("ct", "NORDVALE  medical", spelt))[7]
+        assert (other.fixed, other.adjustment) == (same.fixed, same.adjustment)
+
+
 def test_failures_push_down_and_an_untried_article_stays_between() -> None:
     book = OutcomeBook()
     book.replace({1: _votes(5, True, AURION_64), 2: _votes(5, False, AURION_64)}, NOW)

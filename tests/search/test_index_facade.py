@@ -51,7 +51,7 @@ def test_facade_search_gives_hits_with_cards_expansions_and_query_terms(
     assert top.error_codes == ["HV-417"]
     assert {h.card.hit["modality"] for h in found.hits} == {"CT"}
     assert [h.score for h in found.hits] == sorted((h.score for h in found.hits), reverse=True)
-    assert "pop" in found.query_terms or "popping" in found.query_terms
+    assert ("popping", frozenset({"pop"})) in found.query_words
     assert couch.expanded_with, "the glossary widens 'couch'"
     assert "table" in couch.expanded_with
 
@@ -79,6 +79,8 @@ def test_as_json_orders_the_declared_fields_and_refuses_others() -> None:
         "error_codes": [],
         "models": [],
         "filters": {},
+        "named": {},
+        "unlike_named": False,
         "past_calls": None,
         "similar_calls": None,
         "summary": "semantic similarity 0.50",

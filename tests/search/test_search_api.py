@@ -2,6 +2,7 @@
 (`seeded_read_only`); a test that writes (an edit, an archive, a restart) starts its own
 (`seeded`, `_own_client`)."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -309,3 +310,44 @@ def test_search_without_query_cache_encodes_every_search(
     encoded = index.batcher.items
     assert _search(client, query="HV-417")["results"] == first
     assert index.batcher.items == encoded + 1
+
+
+def test_why_lists_the_callers_words_as_typed_not_stems(seeded_read_only: TestClient) -> None:
+    query = "Images have streaks after a popping noise and it isn't scanning"
+    typed = set(re.findall(r"[\w']+", query))
+    hits = _search(seeded_read_only, query=query)["results"]
+    words = hits[0]["why"]["keyword_terms"]
+    assert words
+    assert set(words) <= typed  # each as the caller typed it: "Images", not "imag"
+    assert "Images" in words
+    assert len(words) == len(set(words))
+    assert f"keywords: {', '.join(words)}" in hits[0]["why"]["summary"]
+
+
+def test_named_modality_ranks_its_articles_first_unless_filters_say(
+    seeded_read_only: TestClient,
+) -> None:
+    query = "the mammo keeps making a popping noise"
+    hits = _search(seeded_read_only, query=query, limit=20)["results"]
+    assert hits[0]["why"]["named"] == {"modality": ["MG"]}
+    modalities = [h["modality"] for h in hits]
+    fits = ("MG", "IT")  # IT articles (PACS, network) fit every modality
+    # the articles for a mammography system first, the others after them, each said so
+    assert modalities[0] == "MG"
+    assert modalities == sorted(modalities, key=lambda m: m not in fits)
+    assert set(modalities) - set(fits)
+    for hit in hits:
+        unlike = hit["modality"] not in fits
+        assert hit["why"]["unlike_named"] == unlike
+        assert ("not for the MG named" in hit["why"]["summary"]) == unlike
+    # an explicit filter wins over the words
+    filtered = _search(seeded_read_only, query=query, filters={"modality": "MR"})["results"]
+    assert {h["modality"] for h in filtered} == {"MR"}
+    assert filtered[0]["why"]["named"] == {}
+
+
+def test_a_model_named_in_any_spelling_is_named(seeded_read_only: TestClient) -> None:
+    for spelt in ("aurion128", "Aurion-128", "AURION 128"):
+        hit = _search(seeded_read_only, query=f"{spelt} table stuck")["results"][0]
+        assert hit["why"]["named"]["model"] == ["Aurion 128"]
+        assert hit["why"]["models"] == ["Aurion 128"]
