@@ -5,11 +5,13 @@ Sets:
   stackfaq  ../shared/data/stackfaq/beir-thread (dev = even thread numbers, test = odd);
             skipped with a note when the folder is absent
 
-    python -m scripts.evaluate [--sets seed stackfaq] [--tune] [--outcomes]
+    python -m scripts.evaluate [--sets seed stackfaq] [--tune] [--outcomes] [--tickets]
 
 --tune grid-searches the fusion weights on the StackFAQ dev split only (never on test).
 --outcomes replays the seed library's past calls and measures the ranking learned from
 their outcomes (scripts/evaluate_outcomes.py).
+--tickets ranks whole help-desk tickets against the same faults' short forms
+(knowledge/eval/tickets.jsonl, with the seed library).
 Prints a table per set and one JSON line with every figure.
 """
 
@@ -168,6 +170,34 @@ def named_modality(
     return out
 
 
+def tickets(
+    hybrid_index: HybridIndex,
+    vectors: QueryVectors,
+    weights: FusionWeights,
+    articles: dict[int, Article],
+    path: Path = ROOT / "knowledge" / "eval" / "tickets.jsonl",
+) -> dict[str, object]:
+    """Whole ticket texts and their short forms, ranked as typed, per split (even ticket
+    numbers are dev); printed and returned."""
+    by_slug = {a.slug: a.id for a in articles.values()}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out: dict[str, object] = {}
+    print("\ntickets (whole text against the short form of the same fault)")
+    for split in ("dev", "test"):
+        chosen = [r for r in rows if is_dev(r["id"]) == (split == "dev")]
+        figures = {}
+        for form in ("text", "short"):
+            qs = [Query(r["id"], r[form], {by_slug[r["article"]]}, {}) for r in chosen]
+            figures[form] = asdict(score(run(hybrid_index, qs, vectors, weights), qs))
+        out[split] = figures
+        text, short = figures["text"], figures["short"]
+        print(
+            f"  {split:<4} n={len(chosen):<3} ticket MRR@10 {text['mrr10']:.4f} "
+            f"R@5 {text['r5']:.3f}; short form MRR@10 {short['mrr10']:.4f} R@5 {short['r5']:.3f}"
+        )
+    return out
+
+
 def modes(weights: FusionWeights) -> dict[str, FusionWeights]:
     """The three configurations compared."""
     return {
@@ -321,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         help="replay past calls and measure the ranking learned from their outcomes (seed)",
     )
     parser.add_argument(
+        "--tickets",
+        action="store_true",
+        help="whole tickets against their short forms (seed; knowledge/eval/tickets.jsonl)",
+    )
+    parser.add_argument(
         "--votes-per-person", type=float, default=None, help="with --outcomes (default: settings)"
     )
     parser.add_argument("--backend", choices=["onnx-int8", "torch"], default=None)
@@ -390,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         for q, ids in zip(everything, ranked_all, strict=True):
             if is_dev(q.id) and not q.relevant & set(ids[:5]):
                 print(f"  dev query not in top 5: {q.id}: {q.text}")
+        if args.tickets:
+            out["tickets"] = tickets(hybrid_index, vectors, weights, seed_articles)
         if args.outcomes:
             per_voter = args.votes_per_person or settings.outcome_votes_per_person
             for split, qs in (("dev", dev), ("test", test)):
