@@ -39,15 +39,14 @@ from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import Hardening
 from app.reports.router import router as reports_router
 from app.search import slots as index_slots
-from app.search.index import (
-    ArticleIndex,
-    Encoder,
+from app.search.index import ArticleIndex, Encoder
+from app.search.router import router as search_router
+from app.search.setup import (
     encoder_from_settings,
     index_from_settings,
     limit_search_threads,
     tqdm_progress,
 )
-from app.search.router import router as search_router
 from app.targets.worker import TargetWorker
 from app.web import render as web_render
 from app.web import router as web_router

@@ -46,8 +46,8 @@ from app.config import Settings
 from app.db import transaction
 from app.search import service as search_service
 from app.search.documents import headline_text
-from app.search.index import encoder_from_settings
 from app.search.schemas import SearchRequest
+from app.search.setup import encoder_from_settings
 from embeddings.encoder import SentenceTransformerEncoder, quantization_config, read_cpuinfo
 from embeddings.vector_index import VectorIndex, set_search_threads
 from scripts import loadgen
@@ -139,7 +139,7 @@ def build(size: int, folder: Path) -> dict[str, float]:
 
 
 def _progress(desc: str):  # type: ignore[no-untyped-def]
-    from app.search.index import tqdm_progress
+    from app.search.setup import tqdm_progress
 
     update, _close = tqdm_progress(desc)
     return update

@@ -19,12 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, migrate
 from app.search import slots as index_slots
-from app.search.index import (
-    ArticleIndex,
-    encoder_from_settings,
-    index_from_settings,
-    tqdm_progress,
-)
+from app.search.index import ArticleIndex
+from app.search.setup import encoder_from_settings, index_from_settings, tqdm_progress
 from embeddings.encoder import Encoder
 
 

@@ -34,8 +34,8 @@ from app.articles.models import Article, ArticleStatus
 from app.articles.schemas import ArticleCreate
 from app.config import Settings
 from app.search.documents import KEYWORD_FIELDS, read_glossary, to_document
-from app.search.index import encoder_from_settings
 from app.search.named import modalities_in, named_in, preferred
+from app.search.setup import encoder_from_settings
 from embeddings.encoder import Encoder
 from embeddings.fusion import FusionWeights
 from embeddings.hybrid import Document, HybridIndex

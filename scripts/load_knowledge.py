@@ -19,7 +19,7 @@ from app.articles.models import Article
 from app.articles.schemas import ArticleCreate
 from app.config import Settings
 from app.errors import DomainError
-from app.search.index import tqdm_progress
+from app.search.setup import tqdm_progress
 from embeddings.encoder import Encoder
 from scripts.context import open_context
 

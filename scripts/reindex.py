@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from app.search.index import tqdm_progress
+from app.search.setup import tqdm_progress
 from scripts.context import open_context
 
 

@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from app.config import Settings
 from app.db import transaction
 from app.main import create_app
-from app.search.index import encoder_from_settings
+from app.search.setup import encoder_from_settings
 from scripts.browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 from scripts.context import serve_in_thread
 from scripts.load_demo import Demo, load_demo

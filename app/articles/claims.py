@@ -11,11 +11,9 @@ from sqlalchemy.orm import Session
 
 from app.articles.models import Article, ArticleStatus
 from app.articles.schemas import Claimant
-from app.calls.models import AttemptOutcome, CallArticle
+from app.calls.models import COUNTED_OUTCOMES, AttemptOutcome, CallArticle
 from app.errors import Conflict
 from embeddings.exact import normalise
-
-FAILED = (AttemptOutcome.NO_CHANGE, AttemptOutcome.COULD_NOT_DO, AttemptOutcome.MADE_WORSE)
 
 
 def codes_of(article: Article) -> set[str]:
@@ -97,7 +95,7 @@ def _records(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, int]]
         select(CallArticle.article_id, fixed, func.count())
         .where(
             CallArticle.article_id.in_(ids),
-            CallArticle.outcome.in_((AttemptOutcome.FIXED, *FAILED)),
+            CallArticle.outcome.in_(COUNTED_OUTCOMES),
         )
         .group_by(CallArticle.article_id)
     )

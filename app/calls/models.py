@@ -80,6 +80,14 @@ class AttemptOutcome(StrEnum):
     MADE_WORSE = "made_worse"
 
 
+# tried without fixing the fault: what counts against an article (ranking, its record)
+FAILED_OUTCOMES = frozenset(
+    {AttemptOutcome.NO_CHANGE, AttemptOutcome.COULD_NOT_DO, AttemptOutcome.MADE_WORSE}
+)
+# every outcome that says whether the article fixed the fault
+COUNTED_OUTCOMES = frozenset({AttemptOutcome.FIXED, *FAILED_OUTCOMES})
+
+
 class EventKind(StrEnum):
     """Kinds of timeline events."""
 

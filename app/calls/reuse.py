@@ -23,7 +23,7 @@ from app.errors import Conflict
 from app.later import wait_for_records
 from app.search import similar
 from app.search.index import ArticleIndex
-from app.search.schemas import SimilarArticle, SimilarRequest
+from app.search.schemas import SimilarArticle
 
 
 def article_stats(*, session: Session, article_id: int) -> ArticleStats:
@@ -138,13 +138,7 @@ def draft_neighbours(
 ) -> list[SimilarArticle]:
     """The published articles closest to a captured draft, likely duplicates marked: the
     engineer looks at them before completing the draft."""
-    draft = SimilarRequest(
-        title=article.title,
-        issue=article.issue,
-        reported_as=list(article.reported_as),
-        error_codes=list(article.error_codes),
-        exclude_id=article.id,
-    )
+    draft = similar.draft_of(article, exclude_id=article.id)
     found = similar.find(
         session=session, index=index, draft=draft, max_chars=max_chars, threshold=threshold
     )

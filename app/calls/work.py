@@ -15,7 +15,15 @@ from app.articles.models import Article
 from app.assets.models import Asset
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.calls.models import AttemptOutcome, Call, CallArticle, CallEvent, EventKind, OwnerKind
+from app.calls.models import (
+    FAILED_OUTCOMES,
+    AttemptOutcome,
+    Call,
+    CallArticle,
+    CallEvent,
+    EventKind,
+    OwnerKind,
+)
 from app.calls.schemas import ArticleAttemptCreate, CallHit, CallSearch, CallSearchResult
 from app.calls.service import add_event, get, link, owner_interval
 from app.db import urgent_writes, utcnow
@@ -25,8 +33,6 @@ from app.search import service as search_service
 from app.search.index import ArticleIndex, Scanner
 from app.search.schemas import SearchFilters, SearchRequest, SearchResponse
 from app.search.service import SearchLimits
-
-FAILED = {AttemptOutcome.NO_CHANGE, AttemptOutcome.COULD_NOT_DO, AttemptOutcome.MADE_WORSE}
 
 
 def _filters(
@@ -69,7 +75,7 @@ def _ranked(
     fresh: list[CallHit] = []
     demoted: list[CallHit] = []
     for hit in response.results:
-        failed = tried.get(hit.id) in FAILED
+        failed = tried.get(hit.id) in FAILED_OUTCOMES
         row = CallHit(**hit.model_dump(), tried_outcome=tried.get(hit.id), demoted=failed)
         (demoted if failed else fresh).append(row)
     results = fresh[:limit] + demoted
@@ -102,7 +108,7 @@ def search(
         )
     links = session.scalars(select(CallArticle).where(CallArticle.call_id == call.id)).all()
     tried = {x.article_id: AttemptOutcome(x.outcome) for x in links if x.outcome}
-    failed = sum(1 for outcome in tried.values() if outcome in FAILED)
+    failed = sum(1 for outcome in tried.values() if outcome in FAILED_OUTCOMES)
     limit = data.limit or limits.default_limit
     request = SearchRequest(
         query=query,

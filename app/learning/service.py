@@ -11,15 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assets.models import Asset
-from app.calls.models import AttemptOutcome, Call, CallArticle
+from app.calls.models import COUNTED_OUTCOMES, AttemptOutcome, Call, CallArticle
 from app.db import utcnow
 from app.feed import service as feed_service
 from app.feed.models import Topic
 from app.search.index import ArticleIndex, Scanner, Vote
-
-# what counts against an article: it was tried and did not fix the fault
-FAILED = (AttemptOutcome.NO_CHANGE, AttemptOutcome.COULD_NOT_DO, AttemptOutcome.MADE_WORSE)
-COUNTED = (AttemptOutcome.FIXED, *FAILED)
 
 
 def votes(*, session: Session, article_ids: Iterable[int] | None = None) -> dict[int, list[Vote]]:
@@ -38,7 +34,7 @@ def votes(*, session: Session, article_ids: Iterable[int] | None = None) -> dict
         )
         .join(Call, Call.id == CallArticle.call_id)
         .outerjoin(Asset, Asset.id == Call.asset_id)
-        .where(CallArticle.outcome.in_(COUNTED), CallArticle.outcome_at.is_not(None))
+        .where(CallArticle.outcome.in_(COUNTED_OUTCOMES), CallArticle.outcome_at.is_not(None))
     )
     ids = None if article_ids is None else sorted(set(article_ids))
     if ids is not None:

@@ -3,12 +3,37 @@ keeps one article per fault (KCS: search before you create)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from app.search.index import ArticleIndex
 from app.search.schemas import SimilarArticle, SimilarRequest, SimilarResponse
+
+
+class Written(Protocol):
+    """An article as far as it is written: a saved one, or a new one's fields."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def issue(self) -> str: ...
+    @property
+    def reported_as(self) -> Sequence[str]: ...
+    @property
+    def error_codes(self) -> Sequence[str]: ...
+
+
+def draft_of(article: Written, *, exclude_id: int | None = None) -> SimilarRequest:
+    """What the closest articles are searched by, for an article (never `exclude_id`)."""
+    return SimilarRequest(
+        title=article.title,
+        issue=article.issue,
+        reported_as=list(article.reported_as),
+        error_codes=list(article.error_codes),
+        exclude_id=exclude_id,
+    )
 
 
 def text_of(draft: SimilarRequest) -> str:

@@ -21,7 +21,7 @@ from app.deps import Route
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.schemas import DbId
 from app.search import similar
-from app.search.schemas import SimilarArticle, SimilarRequest
+from app.search.schemas import SimilarArticle
 from app.web.article_form import (
     FIELD_LABELS,
     MODALITY_CHOICES,
@@ -181,17 +181,10 @@ def _likely_duplicates(
 ) -> list[SimilarArticle]:
     """The published articles that probably cover the same fault as `data` (never the
     article `exclude`)."""
-    draft = SimilarRequest(
-        title=data.title,
-        issue=data.issue,
-        reported_as=list(data.reported_as),
-        error_codes=list(data.error_codes),
-        exclude_id=exclude,
-    )
     found = similar.find(
         session=ui.session,
         index=ui.index,
-        draft=draft,
+        draft=similar.draft_of(data, exclude_id=exclude),
         max_chars=ui.settings.query_max_chars,
         threshold=ui.settings.duplicate_score,
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from app.config import Settings
-from app.search.index import Encoder, index_from_settings
+from app.search.index import Encoder
+from app.search.setup import index_from_settings
 from embeddings.fusion import FusionWeights, LaneScores, fuse
 from embeddings.outcomes import OutcomeBook, Scanner, Vote
 
