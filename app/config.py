@@ -165,7 +165,12 @@ class Settings(BaseSettings):
     )
     search_default_limit: int = Field(5, ge=1, le=50, description="Results when none asked.")
     search_max_limit: int = Field(50, ge=1, le=200, description="Largest `limit` accepted.")
-    query_max_chars: int = Field(1000, ge=10, description="Longest accepted query text.")
+    query_max_chars: int = Field(
+        20_000,
+        ge=10,
+        description="Longest accepted query text: a whole ticket's body, whose fault "
+        "sentences are searched.",
+    )
     max_body_bytes: int = Field(
         1_000_000, ge=1024, description="Largest request body (except imports)."
     )
@@ -239,12 +244,12 @@ class Settings(BaseSettings):
         description="Search score from which an existing article is marked a likely duplicate "
         "of one being written (POST /articles/similar, the editor).",
     )
-    gap_score_threshold: float = Field(
-        0.55,
-        ge=0,
-        description="Top search score below which a search counts as a gap (default weights, "
-        "2026-11-29: 1 of 126 right top hits of the seed evaluation scores under 0.55, and "
-        "199 of 200 off-library questions, StackFAQ's web-app FAQ, do).",
+    confidence_path: Path | None = Field(
+        None,
+        description="The calibrated confidence model of every hit, with the thresholds of "
+        "a search's match level (strong, possible, none; none is a knowledge gap); default: "
+        "this checkout's knowledge/confidence.json, fitted by `python -m scripts.calibrate "
+        "--write` (docs/quality.md).",
     )
     gap_group_similarity: float = Field(
         0.5,

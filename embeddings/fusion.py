@@ -43,6 +43,8 @@ class FusionWeights:
         not only in the body (which holds the headline's words as well); they were half a
         query's postings, and looking in both fields made BM25 measurably slower on a
         large library for the same dev MRR@10 (docs/quality.md, docs/benchmarks.md).
+    spelling: whether BM25 sees the query with its misspelled words corrected against the
+        library's vocabulary (`embeddings/spelling.py`); the other lanes see it as typed.
     """
 
     headline: float = 1.0
@@ -59,6 +61,7 @@ class FusionWeights:
     dense_per_group: int = 1
     lexical_per_group: int = 3
     synonyms_in_headline: bool = False
+    spelling: bool = True
 
     def dense_only(self) -> FusionWeights:
         """Same dense weighting, no lexical or exact lane."""
@@ -101,6 +104,7 @@ class Candidate:
     models: list[str] = field(default_factory=list)
     score: float = 0.0
     unlike_named: bool = False  # not what the query names (dropped by `unnamed`)
+    confidence: float | None = None  # calibrated chance that it fixes (embeddings/confidence.py)
 
 
 @dataclass

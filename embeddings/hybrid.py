@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from embeddings.confidence import Calibration
 from embeddings.encoder import Encoder, Vectors
 from embeddings.exact import ExactIndex, normalise, query_keys
 from embeddings.fusion import Candidate, FusionWeights, LaneScores, fuse
 from embeddings.lexical import FieldsChanged, LexicalDoc, LexicalIndex
 from embeddings.lookups import ANY, Lookups
 from embeddings.rwlock import ReadWriteLock
+from embeddings.spelling import Correction, Speller, count_words
 from embeddings.store import Fetch, IndexStore, Progress, SyncReport
 from embeddings.synonyms import Expansion, Glossary
 from embeddings.vector_index import VectorIndex
@@ -43,6 +45,12 @@ class Document:
     keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)
     codes: Sequence[str] = ()
     models: Sequence[str] = ()
+
+
+def _spelled_texts(doc: Document) -> list[str]:
+    """The texts whose words the spelling vocabulary learns from a document: its words as
+    searched, and the names it carries (a model name typed is never "corrected")."""
+    return [doc.headline, doc.body, *doc.models, *(v for vs in doc.keywords.values() for v in vs)]
 
 
 def _lexical_doc(doc: Document, keywords: Mapping[str, Mapping[str, str]]) -> LexicalDoc:
@@ -68,6 +76,7 @@ class HybridIndex:
         batch_size: int = 128,
         glossary_groups: Sequence[Sequence[str]] = (),
         body_max_tokens: int | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.encoder = encoder
         self.path = path
@@ -88,6 +97,14 @@ class HybridIndex:
         self.store = IndexStore(self)
         self.lexical = self._open_lexical()
         self.glossary = Glossary(glossary_groups, self.lexical.query_terms)
+        # how sure each hit is (None: no confidence given)
+        self.calibration = calibration
+        # the library's words, for the BM25 lane's spelling correction (glossary words are
+        # never corrected); kept apart from `_reset_memory`, persisted by the store
+        self.speller = Speller(
+            known=[term for group in glossary_groups for term in group],
+            analyze=self.lexical.query_terms,
+        )
         self._reset_memory()
 
     # -- state ---------------------------------------------------------------------------
@@ -169,6 +186,7 @@ class HybridIndex:
 
     def _apply(self, batch: Sequence[Document], heads: Vectors, bodies: Vectors) -> None:
         ids = [d.id for d in batch]
+        words = count_words(text for doc in batch for text in _spelled_texts(doc))
         with self.lock.write():
             self.lookups.forget(ids)
             self.headline.add(ids, heads)
@@ -179,6 +197,7 @@ class HybridIndex:
                 self.lookups.add(doc.id, doc.version, kw, doc.codes, doc.models)
                 lexdocs.append(_lexical_doc(doc, kw))
             self.lexical.upsert(lexdocs)
+            self.speller.add_counts(words)
 
     def prepare_writes(self) -> None:
         """Turn the lookups a load left as read-only columns into what writes change
@@ -207,6 +226,7 @@ class HybridIndex:
         with self.lock.write():
             self._reset_memory()
             self.lexical.clear()
+            self.speller.clear()
 
     def install(self, headline: VectorIndex, body: VectorIndex, lookups: Lookups) -> None:
         """Swap in lanes loaded from disk: a search sees the old ones or the new, whole."""
@@ -219,6 +239,19 @@ class HybridIndex:
         with self.lock.write():
             kw = self.lookups.keyword_values
             self.lexical.upsert([_lexical_doc(d, kw(d.keywords)) for d in docs])
+
+    def learn_words(self, docs: Sequence[Document]) -> None:
+        """Add these documents' words to the spelling vocabulary only (when its file was
+        lost: the lanes stay as they are)."""
+        words = count_words(text for doc in docs for text in _spelled_texts(doc))
+        with self.lock.write():
+            self.speller.add_counts(words)
+
+    def install_vocabulary(self, counts: Mapping[str, int], *, complete: bool = True) -> None:
+        """Swap in a spelling vocabulary loaded from disk (word -> count; `complete`
+        False: one to be read from the texts, which corrects nothing meanwhile)."""
+        with self.lock.write():
+            self.speller.replace(counts, complete=complete)
 
     # -- persistence: see IndexStore -----------------------------------------------------
 
@@ -261,6 +294,19 @@ class HybridIndex:
     def expand(self, text: str) -> Expansion:
         """The query's glossary groups, worked out once and shared by every lane."""
         return self.glossary.match(text)
+
+    def prepare_spelling(self) -> None:
+        """Build the spelling correction's look-up structure now (blocks). Without it, a
+        vocabulary loaded from disk is built on a thread of its own when the first query
+        needs it, and queries are searched as typed until then."""
+        self.speller.prepare()
+
+    def correct(self, text: str) -> Correction:
+        """The query as the BM25 lane searches it, its misspelled words corrected against
+        the library's words, with each (typed, corrected) change (what to show as
+        "searched for")."""
+        with self.lock.read():
+            return self.speller.correct(text)
 
     def expansions(self, text: str, expansion: Expansion | None = None) -> list[str]:
         """Glossary terms equivalent to words of the query (what the query is widened with)."""
@@ -322,7 +368,7 @@ class HybridIndex:
                     for n, vals in filters.items()
                 }
                 lexical = self.lexical.search(
-                    text,
+                    self.speller.correct(text).text if w.spelling else text,
                     pool,
                     filters=lex_filters,
                     extra=extra,
@@ -364,7 +410,14 @@ class HybridIndex:
                 ids, q if dense else None, (lex_ids, lex_scores), codes, models
             )
             unlike = self._unlike(ids, prefer) if prefer else None
-        return fuse(lanes, w, k, adjust, boost, unlike)
+        # the first hit's confidence weighs its lead over the second
+        ranked = fuse(lanes, w, max(k, 2), adjust, boost, unlike)
+        if self.calibration is not None and ranked:
+            terms = len(self.lexical.query_terms(text))
+            sure = self.calibration.confidences(ranked, terms=terms, documents=len(self._versions))
+            for candidate, confidence in zip(ranked, sure, strict=True):
+                candidate.confidence = confidence
+        return ranked[:k]
 
     def _unlike(
         self, ids: npt.NDArray[np.int64], prefer: Mapping[str, Sequence[str]]

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 
 from embeddings.lookups import Lookups
+from embeddings.spelling import Speller
 from embeddings.vector_index import VectorIndex
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ FORMAT = 2
 _QUERY_TIME_SETTINGS = ("lexical_boosts",)
 # what a saved index that is incomplete, malformed or from other code raises at load
 _UNUSABLE = (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError)
+# the spelling vocabulary (word -> count): a file of its own, so an index saved before
+# it existed is reused as it is (its vocabulary read from the texts by the next sync)
+VOCABULARY = "spelling.json"
 Progress = Callable[[int, int], None]
 Fetch = Callable[[Sequence[int]], Sequence["Document"]]
 
@@ -104,6 +108,9 @@ class IndexStore:
         self.hybrid = hybrid
         self._save_lock = threading.Lock()  # one save at a time
         self.loaded_from_disk = False
+        # the vocabulary file was missing or unreadable: the next sync reads the texts again
+        self.vocabulary_lost = False
+        self._saved_vocabulary: int | None = None  # the speller's generation on disk
 
     def fingerprint(self) -> dict[str, object]:
         """What a persisted index must match to be reused."""
@@ -127,7 +134,20 @@ class IndexStore:
             path.mkdir(parents=True, exist_ok=True)
             self.hybrid.headline.save(path / "headline.faiss")
             self.hybrid.body.save(path / "body.faiss")
+            # before the manifest: a crash between the two leaves a vocabulary with more
+            # words, never one without the words of documents the manifest holds
+            self._save_vocabulary(path)
             self._save_manifest(path)
+
+    def _save_vocabulary(self, path: Path) -> None:
+        """Write the spelling vocabulary if it changed (the caller holds the locks); one
+        still being read again is not written."""
+        speller = self.hybrid.speller
+        if not speller.complete:
+            return
+        if speller.generation != self._saved_vocabulary or not (path / VOCABULARY).exists():
+            speller.save(path / VOCABULARY)
+            self._saved_vocabulary = speller.generation
 
     def _save_manifest(self, path: Path) -> None:
         """Write the manifest atomically (the caller holds the read and save locks)."""
@@ -152,6 +172,7 @@ class IndexStore:
     def _load(self) -> bool:
         hybrid, path = self.hybrid, self.hybrid.path
         self.loaded_from_disk = False
+        self.vocabulary_lost = False
         if path is None:
             return False
         if not (path / "manifest.json").exists():
@@ -211,6 +232,7 @@ class IndexStore:
                 len(lookups.versions),
             )
         hybrid.install(headline, body, lookups)
+        self._load_vocabulary(path, documents=len(lookups.versions))
         if older:
             # once: the next start reads the quicker format (the vector files are unchanged)
             with hybrid.lock.read(), self._save_lock:
@@ -219,13 +241,46 @@ class IndexStore:
         self.loaded_from_disk = True
         return True
 
-    def _reindex_lexical(self, fetch: Fetch, *, progress: Progress | None = None) -> None:
-        """Index the texts of every loaded document again in the BM25 lane, keeping
-        their vectors (documents `fetch` no longer returns are left to the sync)."""
-        ids = list(self.hybrid.versions())
-        self.hybrid.lexical.clear()
+    def _load_vocabulary(self, path: Path, *, documents: int) -> None:
+        """Install the saved spelling vocabulary; without a usable one, correction waits
+        for the next sync, which reads it from the texts (not a reason to re-embed)."""
+        try:
+            counts = Speller.read(path / VOCABULARY)
+        except _UNUSABLE as exc:
+            self.hybrid.install_vocabulary({}, complete=not documents)
+            self.vocabulary_lost = bool(documents)
+            if documents:
+                log.warning(
+                    "the spelling vocabulary in %s is not usable (%s: %s): the next sync "
+                    "reads it from the texts (the index is kept)",
+                    path,
+                    type(exc).__name__,
+                    exc,
+                )
+            return
+        self.hybrid.install_vocabulary(counts)
+        self._saved_vocabulary = self.hybrid.speller.generation
+
+    def _reindex_texts(
+        self, fetch: Fetch, *, lexical: bool, vocabulary: bool, progress: Progress | None = None
+    ) -> None:
+        """Read the texts of every loaded document again into the BM25 lane (`lexical`)
+        and the spelling vocabulary (`vocabulary`), keeping their vectors (documents
+        `fetch` no longer returns are left to the sync)."""
+        hybrid = self.hybrid
+        ids = list(hybrid.versions())
+        if lexical:
+            hybrid.lexical.clear()
+        if vocabulary:
+            hybrid.install_vocabulary({}, complete=False)
         for docs in _fetched(ids, fetch, progress, chunk=2048):
-            self.hybrid.reindex_texts(docs)
+            if lexical:
+                hybrid.reindex_texts(docs)
+            if vocabulary:
+                hybrid.learn_words(docs)
+        if vocabulary:
+            hybrid.speller.complete = True
+            self.vocabulary_lost = False
 
     def sync(
         self, current: Mapping[int, int], fetch: Fetch, *, progress: Progress | None = None
@@ -235,10 +290,14 @@ class IndexStore:
         with hybrid.lock.read():
             # every indexed document is in both lanes, but for what `_load` warns of
             lexical_short = len(hybrid.lexical) != len(hybrid)
-        if lexical_short:
-            self._reindex_lexical(fetch, progress=progress)
+        vocabulary_lost = self.vocabulary_lost
+        reread = lexical_short or vocabulary_lost
+        if reread:
+            self._reindex_texts(
+                fetch, lexical=lexical_short, vocabulary=vocabulary_lost, progress=progress
+            )
         indexed = hybrid.versions()
-        if indexed == current and not lexical_short:
+        if indexed == current and not reread:
             return SyncReport()  # the usual start: one comparison in C, no loop per document
         report = SyncReport(rebuilt=not indexed and bool(current))
         stale = [i for i in indexed if i not in current]
@@ -250,6 +309,6 @@ class IndexStore:
             hybrid.remove(stale)
         for docs in _fetched(todo, fetch, progress, chunk=1024):
             hybrid.upsert(list(docs))
-        if stale or todo or lexical_short:
+        if stale or todo or reread:
             self.save()
         return report

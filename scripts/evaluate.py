@@ -6,10 +6,13 @@ Sets:
             skipped with a note when the folder is absent
 
     python -m scripts.evaluate [--sets seed stackfaq] [--tune] [--outcomes] [--tickets]
+                               [--confidence]
 
 --tune grid-searches the fusion weights on the StackFAQ dev split only (never on test).
 --outcomes replays the seed library's past calls and measures the ranking learned from
 their outcomes (scripts/evaluate_outcomes.py).
+--confidence reports the shipped confidence model on the test split (reliability diagram,
+ECE, match levels of answerable and off-library searches, AUROC; scripts/calibrate.py).
 --tickets ranks whole help-desk tickets against the same faults' short forms
 (knowledge/eval/tickets.jsonl, with the seed library).
 Prints a table per set and one JSON line with every figure.
@@ -27,41 +30,29 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
-from app.articles.markdown import parse_file
-from app.articles.models import Article, ArticleStatus
-from app.articles.schemas import ArticleCreate
+from app.articles.models import Article
 from app.config import Settings
-from app.search.documents import KEYWORD_FIELDS, read_glossary, to_document
+from app.search.index import DEFAULT_CALIBRATION
 from app.search.named import modalities_in, named_in, preferred
 from app.search.setup import encoder_from_settings
-from embeddings.encoder import Encoder
+from embeddings.confidence import Calibration
 from embeddings.fusion import FusionWeights
-from embeddings.hybrid import Document, HybridIndex
+from embeddings.hybrid import HybridIndex
+from embeddings.tickets import fault_text, library_names, library_scorer
+from scripts import calibrate
+from scripts.eval_sets import (
+    ROOT,
+    STACKFAQ,
+    Query,
+    QueryVectors,
+    is_dev,
+    load_seed,
+    load_stackfaq,
+)
 from scripts.evaluate_outcomes import Asked, scanner_of
 from scripts.evaluate_outcomes import evaluate as evaluate_outcomes
 
-ROOT = Path(__file__).resolve().parent.parent
-STACKFAQ = ROOT.parent / "shared" / "data" / "stackfaq" / "beir-thread"
-GLOSSARY = ROOT / "knowledge" / "glossary.yaml"
 MARGIN = 0.005  # MRR@10 the fused ranking must gain over each single lane on dev
-
-
-def glossary_groups() -> list[list[str]]:
-    """The shipped glossary, if any."""
-    return read_glossary(GLOSSARY)
-
-
-@dataclass
-class Query:
-    """One evaluation query."""
-
-    id: str
-    text: str
-    relevant: set[int]
-    filters: dict[str, list[str]]
-    kind: str = ""
 
 
 @dataclass
@@ -96,24 +87,6 @@ def score(ranked: Sequence[Sequence[int]], queries: Sequence[Query]) -> Metrics:
                 r10 += hit
     n = len(queries) or 1
     return Metrics(len(queries), mrr / n, ndcg / n, r1 / n, r5 / n, r10 / n)
-
-
-class QueryVectors:
-    """Query encodings, cached by the exact text the dense lanes see."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = encoder
-        self._cache: dict[str, np.ndarray] = {}
-
-    def get(
-        self, hybrid_index: HybridIndex, queries: Sequence[Query], w: FusionWeights
-    ) -> np.ndarray:
-        texts = [hybrid_index.dense_text(q.text, w) for q in queries]
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            for t, v in zip(missing, self.encoder.encode(missing), strict=True):
-                self._cache[t] = v
-        return np.stack([self._cache[t] for t in texts])
 
 
 def run(
@@ -176,26 +149,91 @@ def tickets(
     weights: FusionWeights,
     articles: dict[int, Article],
     path: Path = ROOT / "knowledge" / "eval" / "tickets.jsonl",
+    typed: Sequence[Query] = (),
 ) -> dict[str, object]:
-    """Whole ticket texts and their short forms, ranked as typed, per split (even ticket
-    numbers are dev); printed and returned."""
+    """Whole ticket texts, the fault extracted from them (`embeddings/tickets.py`) and
+    their short forms, ranked as typed, per split (even ticket numbers are dev), with the
+    extraction's time per ticket and how many `typed` queries it leaves unchanged;
+    printed and returned."""
     by_slug = {a.slug: a.id for a in articles.values()}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out: dict[str, object] = {}
-    print("\ntickets (whole text against the short form of the same fault)")
+    fault_score, fault_names = library_scorer(hybrid_index), library_names(hybrid_index)
+    fault_text(rows[0]["text"], score=fault_score, names=fault_names)  # warm-up
+    started = time.perf_counter()
+    for r in rows:
+        r["extracted"] = fault_text(r["text"], score=fault_score, names=fault_names).text
+    per_ticket_ms = (time.perf_counter() - started) / len(rows) * 1000
+    same = sum(
+        fault_text(q.text, score=fault_score, names=fault_names).text == q.text for q in typed
+    )
+    out: dict[str, object] = {"extract_ms": round(per_ticket_ms, 1), "typed_unchanged": same}
+    print("\ntickets (whole text, its extracted fault and the short form of the same fault)")
     for split in ("dev", "test"):
         chosen = [r for r in rows if is_dev(r["id"]) == (split == "dev")]
         figures = {}
-        for form in ("text", "short"):
+        for form in ("text", "extracted", "short"):
             qs = [Query(r["id"], r[form], {by_slug[r["article"]]}, {}) for r in chosen]
             figures[form] = asdict(score(run(hybrid_index, qs, vectors, weights), qs))
         out[split] = figures
-        text, short = figures["text"], figures["short"]
         print(
-            f"  {split:<4} n={len(chosen):<3} ticket MRR@10 {text['mrr10']:.4f} "
-            f"R@5 {text['r5']:.3f}; short form MRR@10 {short['mrr10']:.4f} R@5 {short['r5']:.3f}"
+            f"  {split:<4} n={len(chosen):<3} MRR@10 / R@5: "
+            + "; ".join(f"{f} {m['mrr10']:.4f} / {m['r5']:.3f}" for f, m in figures.items())
         )
+    print(
+        f"  extraction {per_ticket_ms:.1f} ms per ticket; typed queries unchanged "
+        f"{same}/{len(typed)}"
+    )
     return out
+
+
+def spelling(
+    hybrid_index: HybridIndex,
+    queries: Sequence[Query],
+    vectors: QueryVectors,
+    weights: FusionWeights,
+) -> dict[str, object]:
+    """Hybrid MRR@10 with the BM25 lane's spelling correction off and on: the misspelled
+    queries, every query and each kind, per split (even query numbers are dev); printed
+    and returned."""
+    ranked = {
+        name: run(hybrid_index, queries, vectors, replace(weights, spelling=on))
+        for name, on in (("off", False), ("on", True))
+    }
+    groups = [("misspelling", "misspelling"), ("all", None)]
+    groups += [(f"kind {k}", k) for k in sorted({q.kind for q in queries} - {"misspelling"})]
+    out: dict[str, object] = {}
+    print("\nspelling correction of the BM25 lane: hybrid MRR@10 off -> on")
+    for label, kind in groups:
+        for split in ("all", "dev", "test") if kind in (None, "misspelling") else ("all",):
+            pick = [
+                i
+                for i, q in enumerate(queries)
+                if kind in (None, q.kind) and split in ("all", "dev" if is_dev(q.id) else "test")
+            ]
+            qs = [queries[i] for i in pick]
+            mrr = {n: score([r[i] for i in pick], qs).mrr10 for n, r in ranked.items()}
+            out[f"{label.replace('kind ', '')}_{split}"] = {"n": len(qs)} | {
+                n: round(v, 4) for n, v in mrr.items()
+            }
+            print(f"  {label:<18} {split:<4} n={len(qs):<3} {mrr['off']:.4f} -> {mrr['on']:.4f}")
+    return out
+
+
+def confidence(
+    hybrid_index: HybridIndex,
+    queries: Sequence[Query],
+    vectors: QueryVectors,
+    weights: FusionWeights,
+    settings: Settings,
+) -> dict[str, object]:
+    """The shipped confidence model (CONFIDENCE_PATH) on the test split of the answerable
+    and off-library searches; printed and returned."""
+    model = Calibration.load(settings.confidence_path or DEFAULT_CALIBRATION)
+    hybrid_index.calibration = model
+    _, test = calibrate.splits(
+        hybrid_index, queries, vectors, weights, settings.search_default_limit
+    )
+    return calibrate.report(model, test, "test")
 
 
 def modes(weights: FusionWeights) -> dict[str, FusionWeights]:
@@ -205,78 +243,6 @@ def modes(weights: FusionWeights) -> dict[str, FusionWeights]:
         "dense": weights.dense_only(),
         "hybrid": weights,
     }
-
-
-def _index(encoder: Encoder) -> HybridIndex:
-    settings = Settings()
-    return HybridIndex(
-        encoder,
-        None,
-        keyword_fields=KEYWORD_FIELDS,
-        glossary_groups=glossary_groups(),
-        body_max_tokens=settings.body_max_tokens,
-        lexical_boosts=settings.bm25_fields,
-    )
-
-
-def load_seed(encoder: Encoder) -> tuple[HybridIndex, list[Query], dict[int, Article]]:
-    """The seed library in memory, its queries mapped to document ids, and the articles
-    by id."""
-    articles: list[Article] = []
-    for n, path in enumerate(sorted((ROOT / "knowledge" / "articles").rglob("*.md")), start=1):
-        data: ArticleCreate = parse_file(path)
-        fields = data.model_dump(mode="json", exclude={"status", "author"})
-        articles.append(Article(id=n, version=1, status=ArticleStatus.PUBLISHED, **fields))
-    hybrid_index = _index(encoder)
-    hybrid_index.upsert([to_document(a) for a in articles])
-    by_slug = {a.slug: a.id for a in articles}
-    queries = []
-    for line in (ROOT / "knowledge" / "eval" / "queries.jsonl").read_text().splitlines():
-        if not line.strip():
-            continue
-        raw = json.loads(line)
-        missing = [s for s in raw["relevant"] if s not in by_slug]
-        if missing:
-            raise SystemExit(f"queries.jsonl: {raw['id']}: unknown article ids {missing}")
-        queries.append(
-            Query(
-                raw["id"],
-                raw["query"],
-                {by_slug[s] for s in raw["relevant"]},
-                {k: [v] for k, v in (raw.get("filters") or {}).items()},
-                raw.get("kind", ""),
-            )
-        )
-    return hybrid_index, queries, {a.id: a for a in articles}
-
-
-def load_stackfaq(encoder: Encoder) -> tuple[HybridIndex, list[Query], list[Query]]:
-    """StackFAQ thread view: (hybrid_index, dev queries, test queries)."""
-    corpus = [json.loads(x) for x in (STACKFAQ / "corpus.jsonl").read_text().splitlines() if x]
-    ids = {c["_id"]: n for n, c in enumerate(corpus, start=1)}
-    docs = [
-        Document(
-            id=ids[c["_id"]],
-            version=1,
-            headline=c["title"],
-            body=f"{c['title']}\n{c['text']}",
-            keywords={"modality": ["IT"]},
-        )
-        for c in corpus
-    ]
-    hybrid_index = _index(encoder)
-    hybrid_index.upsert(docs)
-    qrels: dict[str, set[int]] = {}
-    for line in (STACKFAQ / "qrels.test.tsv").read_text().splitlines()[1:]:
-        qid, cid, _ = line.split("\t")
-        qrels.setdefault(qid, set()).add(ids[cid])
-    dev: list[Query] = []
-    test: list[Query] = []
-    for line in (STACKFAQ / "queries.jsonl").read_text().splitlines():
-        raw = json.loads(line)
-        q = Query(raw["_id"], raw["text"], qrels[raw["_id"]], {})
-        (dev if int(raw["_id"][1:4]) % 2 == 0 else test).append(q)
-    return hybrid_index, dev, test
 
 
 def tune(
@@ -320,11 +286,6 @@ def table(name: str, results: dict[str, Metrics]) -> None:
         )
 
 
-def is_dev(query_id: str) -> bool:
-    """Seed split: queries whose number is even are dev (tune there), odd are test."""
-    return int(query_id.rsplit("-", 1)[-1]) % 2 == 0
-
-
 def report(
     name: str, hybrid_index: HybridIndex, qs: list[Query], vectors: QueryVectors, w: FusionWeights
 ) -> tuple[dict[str, Metrics], list[list[int]]]:
@@ -354,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         "--tickets",
         action="store_true",
         help="whole tickets against their short forms (seed; knowledge/eval/tickets.jsonl)",
+    )
+    parser.add_argument(
+        "--confidence",
+        action="store_true",
+        help="the shipped confidence model on the test split (seed; scripts/calibrate.py)",
     )
     parser.add_argument(
         "--votes-per-person", type=float, default=None, help="with --outcomes (default: settings)"
@@ -418,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             per_kind[kind] = asdict(m)
             print(f"  {kind:<12} n={m.n:<3} MRR@10 {m.mrr10:.4f} R@1 {m.r1:.3f} R@5 {m.r5:.3f}")
         out["seed_by_kind"] = per_kind
+        out["spelling"] = spelling(hybrid_index, everything, vectors, weights)
         out["named_modality"] = named_modality(
             hybrid_index, everything, vectors, weights, seed_articles
         )
@@ -426,7 +393,11 @@ def main(argv: list[str] | None = None) -> int:
             if is_dev(q.id) and not q.relevant & set(ids[:5]):
                 print(f"  dev query not in top 5: {q.id}: {q.text}")
         if args.tickets:
-            out["tickets"] = tickets(hybrid_index, vectors, weights, seed_articles)
+            out["tickets"] = tickets(
+                hybrid_index, vectors, weights, seed_articles, typed=everything
+            )
+        if args.confidence:
+            out["confidence"] = confidence(hybrid_index, everything, vectors, weights, settings)
         if args.outcomes:
             per_voter = args.votes_per_person or settings.outcome_votes_per_person
             for split, qs in (("dev", dev), ("test", test)):

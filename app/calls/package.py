@@ -99,6 +99,7 @@ def _search(e: CallEvent) -> PackageSearch:
         at=e.at,
         query=e.data["query"],
         filters=e.data.get("filters", {}),
+        match=e.data.get("match"),
         top_results=[PackageResult.model_validate(r) for r in e.data.get("results", [])[:5]],
     )
 

@@ -87,6 +87,11 @@ class PackageResult(Package):
     slug: str
     title: str
     score: float
+    confidence: float | None = Field(
+        None,
+        description="The calibrated chance that it fixes what was searched (null: searched "
+        "before the service gave one).",
+    )
     tried_outcome: AttemptOutcome | None = None
 
 
@@ -113,6 +118,11 @@ class PackageSearch(Package):
     at: datetime
     query: str
     filters: PackageFilters
+    match: Literal["strong", "possible", "none"] | None = Field(
+        None,
+        description="How well its best untried hit fitted (none: no good match; null: "
+        "searched before the service said).",
+    )
     top_results: list[PackageResult]
 
 

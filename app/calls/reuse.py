@@ -120,7 +120,7 @@ class Gap:
     at: datetime
     modality: str | None
     draft_article_id: int | None
-    best_score: float | None = None
+    best_confidence: float | None = None
     best_title: str | None = None
     reasons: list[str] = field(default_factory=list)
 
@@ -128,20 +128,20 @@ class Gap:
 GapKey = tuple[int, str]
 
 
-def weak_reason(score: float, threshold: float) -> str:
-    """The reason of a search whose best hit scored below the threshold."""
-    return f"best score {score:.2f} is below {threshold:.2f}"
+def weak_reason(confidence: float | None) -> str:
+    """The reason of a search whose match was none (its best hit's confidence, if known)."""
+    if confidence is None:
+        return "no good match"
+    return f"no good match (best confidence {confidence:.0%})"
 
 
 def draft_neighbours(
-    *, session: Session, index: ArticleIndex, article: Article, max_chars: int, threshold: float
+    *, session: Session, index: ArticleIndex, article: Article, threshold: float
 ) -> list[SimilarArticle]:
     """The published articles closest to a captured draft, likely duplicates marked: the
     engineer looks at them before completing the draft."""
     draft = similar.draft_of(article, exclude_id=article.id)
-    found = similar.find(
-        session=session, index=index, draft=draft, max_chars=max_chars, threshold=threshold
-    )
+    found = similar.find(session=session, index=index, draft=draft, threshold=threshold)
     return found.results
 
 
@@ -149,11 +149,10 @@ def _key(call_id: int, query: str) -> GapKey:
     return call_id, " ".join(query.lower().split())
 
 
-def _weak_searches(
-    session: Session, threshold: float, scan: int, gaps: dict[GapKey, Gap]
-) -> dict[int, str]:
-    """Add searches that found nothing or nothing good; returns each call's latest query."""
-    # the scores live in each event's JSON, which SQLite and PostgreSQL query differently,
+def _weak_searches(session: Session, scan: int, gaps: dict[GapKey, Gap]) -> dict[int, str]:
+    """Add searches that found nothing or no good match (their match level "none");
+    returns each call's latest query."""
+    # the match lives in each event's JSON, which SQLite and PostgreSQL query differently,
     # so the newest `scan` searches are filtered here rather than in SQL
     searches = session.execute(
         select(CallEvent, Call.modality, Call.draft_article_id)
@@ -169,12 +168,14 @@ def _weak_searches(
             continue
         latest_query.setdefault(event.call_id, query)
         results = event.data.get("results") or []
-        scored = [r for r in results if isinstance(r.get("score"), int | float)]
-        best = max(scored, key=lambda r: float(r["score"]), default=None)
-        if best is None:
+        # a search recorded before confidence existed has no match level: only an empty
+        # one counts
+        scored = [r for r in results if isinstance(r.get("confidence"), int | float)]
+        best = max(scored, key=lambda r: float(r["confidence"]), default=None)
+        if not results:
             reason = "no article matched"
-        elif float(best["score"]) < threshold:
-            reason = weak_reason(float(best["score"]), threshold)
+        elif event.data.get("match") == "none":
+            reason = weak_reason(float(best["confidence"]) if best else None)
         else:
             continue
         key = _key(event.call_id, query)
@@ -186,7 +187,7 @@ def _weak_searches(
             at=event.at,
             modality=modality,
             draft_article_id=draft_id,
-            best_score=float(best["score"]) if best else None,
+            best_confidence=float(best["confidence"]) if best else None,
             best_title=str(best.get("title") or "") if best else None,
             reasons=[reason],
         )
@@ -226,12 +227,11 @@ def _unfixed_escalations(
         )
 
 
-def find_gaps(
-    *, session: Session, threshold: float, limit: int = 100, scan: int = 5000
-) -> list[Gap]:
-    """Weak or empty searches, and escalated calls resolved with no article; newest first."""
+def find_gaps(*, session: Session, limit: int = 100, scan: int = 5000) -> list[Gap]:
+    """Searches with no good match or none, and escalated calls resolved with no
+    article; newest first."""
     wait_for_records(session)
     gaps: dict[GapKey, Gap] = {}
-    latest_query = _weak_searches(session, threshold, scan, gaps)
+    latest_query = _weak_searches(session, scan, gaps)
     _unfixed_escalations(session, limit, latest_query, gaps)
     return sorted(gaps.values(), key=lambda g: g.at, reverse=True)[:limit]

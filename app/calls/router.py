@@ -392,7 +392,6 @@ def draft_article(
         session=session,
         index=index,
         article=article,
-        max_chars=settings.query_max_chars,
         threshold=settings.duplicate_score,
     )
     return DraftFromCall(

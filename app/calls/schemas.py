@@ -24,7 +24,8 @@ from app.calls.models import (
 )
 from app.calls.package_schemas import EscalationPackage, PriorCall, SafetyEvent
 from app.schemas import DbId, PartialUpdate, Strict
-from app.search.schemas import SearchFilters, SearchHit, SimilarArticle
+from app.search.index import Match
+from app.search.schemas import Corrected, SearchFilters, SearchHit, SimilarArticle
 
 
 class CallCreate(Strict):
@@ -105,6 +106,14 @@ class CallSearchResult(BaseModel):
         description="Scanner values not used as filters because no article carries them."
     )
     expanded_with: list[str]
+    corrected: list[Corrected] = Field(
+        description="Misspelled words the keyword lane searched as the library spells them."
+    )
+    match: Match = Field(
+        description="How well the best hit not yet failed on this call fits: strong, "
+        "possible, or none (nothing fits: escalate or capture an article; the search counts "
+        "as a knowledge gap)."
+    )
     results: list[CallHit]
 
 

@@ -122,12 +122,17 @@ def search(
         limits=limits,
         scanner=_scanner(session, call),
     )
+    ranked = _ranked(response, tried, limit)
+    # what is left to try decides: strong hits that failed here no longer count
+    left = [hit.confidence for hit in ranked if not hit.demoted]
     result = CallSearchResult(
         query=query,
         filters=filters,
         skipped_filters=skipped,
         expanded_with=response.expanded_with,
-        results=_ranked(response, tried, limit),
+        corrected=response.corrected,
+        match=index.match(max(left, default=None)),
+        results=ranked,
     )
     if record:
         _record(session, call, result, principal)
@@ -171,6 +176,7 @@ def _write_record(
             "slug": r.slug,
             "title": r.title,
             "score": r.score,
+            "confidence": r.confidence,
             "tried_outcome": r.tried_outcome,
         }
         for r in result.results
@@ -184,6 +190,7 @@ def _write_record(
         filters=result.filters,
         skipped_filters=result.skipped_filters,
         results=shown,
+        match=result.match,
         **marks,
     )
     session.flush()

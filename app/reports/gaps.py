@@ -51,19 +51,15 @@ def cluster(gaps: Sequence[Gap], vectors: Vectors, similarity: float) -> list[li
     return groups
 
 
-def _reasons(members: Sequence[Gap], best_score: float | None, threshold: float) -> list[str]:
-    """Its gaps' reasons, the most frequent first; the weak-score ones said once, with
-    the group's best score."""
+def _reasons(members: Sequence[Gap], best: float | None) -> list[str]:
+    """Its gaps' reasons, the most frequent first; the no-good-match ones said once, with
+    the group's best confidence."""
     counts: Counter[str] = Counter()
     for gap in members:
         for reason in gap.reasons:
-            # reuse words each weak search with its own score: the group names its best
-            if (
-                best_score is not None
-                and gap.best_score is not None
-                and reason == weak_reason(gap.best_score, threshold)
-            ):
-                reason = weak_reason(best_score, threshold)
+            # reuse words each weak search with its own confidence: the group names its best
+            if reason == weak_reason(gap.best_confidence):
+                reason = weak_reason(best)
             counts[reason] += 1
     return [reason for reason, _ in counts.most_common()]
 
@@ -72,7 +68,7 @@ def _title(phrasing: str) -> str:
     return phrasing[:1].upper() + phrasing[1:TITLE_CHARS]
 
 
-def summarise(members: Sequence[Gap], vectors: Vectors, threshold: float) -> GapGroup:
+def summarise(members: Sequence[Gap], vectors: Vectors) -> GapGroup:
     """One group from its gaps (newest first) and their vectors."""
     centroid = vectors.sum(axis=0)
     centroid /= np.linalg.norm(centroid) or 1.0
@@ -82,9 +78,9 @@ def summarise(members: Sequence[Gap], vectors: Vectors, threshold: float) -> Gap
         phrasings.setdefault(_same(gap.query), (-float(near), gap.query.strip()))
     # most central first; equally central: the newest (dicts keep the order seen)
     examples = [text for _, text in sorted(phrasings.values(), key=lambda p: p[0])]
-    scored = [g for g in members if g.best_score is not None]
-    best = max(scored, key=lambda g: g.best_score or 0.0, default=None)
-    best_score = best.best_score if best else None
+    scored = [g for g in members if g.best_confidence is not None]
+    best = max(scored, key=lambda g: g.best_confidence or 0.0, default=None)
+    confidence = best.best_confidence if best else None
     calls = list(dict.fromkeys(g.call_id for g in members))
     drafts = dict.fromkeys(g.draft_article_id for g in members if g.draft_article_id)
     return GapGroup(
@@ -96,8 +92,8 @@ def summarise(members: Sequence[Gap], vectors: Vectors, threshold: float) -> Gap
         suggested_title=_title(examples[0]),
         examples=examples[:EXAMPLES],
         best_title=best.best_title if best else None,
-        best_score=round(best_score, 4) if best_score is not None else None,
-        reasons=_reasons(members, best_score, threshold),
+        best_confidence=round(confidence, 4) if confidence is not None else None,
+        reasons=_reasons(members, confidence),
         call_ids=calls[:CALL_IDS],
         draft_article_ids=list(drafts)[:CALL_IDS],
     )
@@ -107,30 +103,27 @@ def group(
     *,
     session: Session,
     index: ArticleIndex,
-    threshold: float,
     similarity: float,
     limit: int | None = None,
 ) -> list[GapGroup]:
-    """The newest gaps (searches scoring below `threshold`, unfixed escalations) grouped
-    by the meaning of their queries, largest group first, then the newest; the first
-    `limit` (None: all)."""
-    gaps = find_gaps(session=session, threshold=threshold, limit=MAX_GAPS)
+    """The newest gaps (searches with no good match, unfixed escalations) grouped by the
+    meaning of their queries, largest group first, then the newest; the first `limit`
+    (None: all)."""
+    gaps = find_gaps(session=session, limit=MAX_GAPS)
     vectors = index.encode([g.query for g in gaps])
     groups = [
-        summarise([gaps[i] for i in members], vectors[members], threshold)
+        summarise([gaps[i] for i in members], vectors[members])
         for members in cluster(gaps, vectors, similarity)
     ]
     groups.sort(key=lambda g: (-g.size, -g.newest.timestamp()))
     return groups if limit is None else groups[:limit]
 
 
-def report(
-    *, session: Session, index: ArticleIndex, threshold: float, similarity: float, limit: int
-) -> GapReport:
+def report(*, session: Session, index: ArticleIndex, similarity: float, limit: int) -> GapReport:
     """The `limit` largest groups, with how many gaps and groups there are in all."""
-    groups = group(session=session, index=index, threshold=threshold, similarity=similarity)
+    groups = group(session=session, index=index, similarity=similarity)
     return GapReport(
-        score_threshold=threshold,
+        no_match_below=index.calibration.possible,
         similarity=similarity,
         gaps=sum(g.size for g in groups),
         groups_total=len(groups),

@@ -140,8 +140,8 @@ def gap_report(
     limit: Annotated[int, Query(ge=1, le=500, description="Groups returned.")] = 50,
     accept: Accept = None,
 ) -> GapReport | Response:
-    """The newest 500 searches on calls that the library did not answer (best score below
-    GAP_SCORE_THRESHOLD, or nothing found) and escalated calls resolved without a fixing
+    """The newest 500 searches on calls that the library did not answer (match none: no
+    good match, or nothing found) and escalated calls resolved without a fixing
     article, grouped by the meaning of their queries (cosine with a group's centroid at
     least GAP_GROUP_SIMILARITY): largest group first, then the newest. Each group gives
     its size, calls, modalities, up to 5 example phrasings (the most central first), a
@@ -150,7 +150,6 @@ def gap_report(
     report = gaps.report(
         session=session,
         index=index,
-        threshold=settings.gap_score_threshold,
         similarity=settings.gap_group_similarity,
         limit=limit,
     )

@@ -141,9 +141,11 @@ class GapGroup(BaseModel):
         "mean meaning) first."
     )
     best_title: str | None = Field(
-        description="The best-scoring article any of its searches found (null: none found one)."
+        description="The most likely article any of its searches found (null: none found one)."
     )
-    best_score: float | None = Field(description="That article's score.")
+    best_confidence: float | None = Field(
+        description="That article's confidence (below `no_match_below`: no good match)."
+    )
     reasons: list[str] = Field(description="Why its gaps are gaps, the most frequent first.")
     call_ids: list[int] = Field(description="Up to 10 of the calls, newest first.")
     draft_article_ids: list[int] = Field(
@@ -154,7 +156,10 @@ class GapGroup(BaseModel):
 class GapReport(BaseModel):
     """Knowledge gaps grouped by meaning, largest group first, then the newest."""
 
-    score_threshold: float = Field(description="GAP_SCORE_THRESHOLD: a weaker best is a gap.")
+    no_match_below: float = Field(
+        description="The confidence under which a search's best hit is no good match (its "
+        "match is none): such a search is a gap (the calibration's `possible` threshold)."
+    )
     similarity: float = Field(description="GAP_GROUP_SIMILARITY: the cosine to join a group.")
     gaps: int = Field(description="Gaps read and grouped (the newest, at most 500).")
     groups_total: int = Field(description="Groups they make, over every one not returned.")

@@ -35,6 +35,10 @@ from embeddings.cache import VectorCache
 from embeddings.cases import Case as Case  # the resolved calls, as past cases
 from embeddings.cases import CaseBook, Evidence
 from embeddings.cases import Near as Near
+from embeddings.confidence import Calibration as Calibration
+from embeddings.confidence import CalibrationError as CalibrationError
+from embeddings.confidence import Match as Match
+from embeddings.confidence import Strength as Strength
 from embeddings.encoder import Encoder as Encoder  # the app reaches the library only here
 from embeddings.encoder import Vectors
 from embeddings.fusion import FusionWeights
@@ -46,8 +50,13 @@ from embeddings.pool import WorkPool
 from embeddings.store import Progress, SyncReport
 from embeddings.synonyms import Expansion
 from embeddings.threads import lower_priority, name_os_thread
+from embeddings.tickets import Extract as Extract  # what of a whole ticket was searched
+from embeddings.tickets import fault_text, library_names, library_scorer
 
 log = logging.getLogger(__name__)
+
+# the calibration fitted on the seed library (scripts/calibrate.py), when none is given
+DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "knowledge" / "confidence.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,7 @@ class Hit:
     semantic: float  # cosine with the headline (title, issue, other phrasings)
     semantic_body: float  # cosine with the full text
     keyword_score: float  # BM25 relative to the query's best (0..1)
+    confidence: float  # the calibrated chance that it fixes what was asked
     error_codes: list[str]  # error codes of the query the article has, as it spells them
     models: list[str]  # models of the query the article covers
     record: Record | None = None  # its outcomes on past calls, for the scanner searched for
@@ -75,6 +85,9 @@ class Found:
     # the query's words as typed, each with its analysed terms, to show which an article has
     query_words: tuple[tuple[str, frozenset[str]], ...]
     named: dict[str, list[str]]  # what the query names, preferred (a soft filter)
+    match: Match  # how well the best hit fits
+    # the query's misspelled words, each with the library word the keyword lane searched
+    corrections: tuple[tuple[str, str], ...] = ()
 
 
 class ArticleIndex:
@@ -100,7 +113,9 @@ class ArticleIndex:
         outcome_weight: float | None = None,
         cases: CaseBook | None = None,
         similar_calls_weight: float | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
+        self.calibration = calibration or Calibration.load(DEFAULT_CALIBRATION)
         self._hybrid = HybridIndex(
             encoder,
             path,
@@ -108,6 +123,7 @@ class ArticleIndex:
             glossary_groups=read_glossary(glossary) if glossary else [],
             body_max_tokens=body_max_tokens,
             lexical_boosts=bm25_fields,
+            calibration=self.calibration,
         )
         if outcome_weight is not None:
             self._hybrid.weights = replace(self._hybrid.weights, outcome=outcome_weight)
@@ -130,6 +146,9 @@ class ArticleIndex:
             # runs; among others, by the search itself (or the next one that waits)
             others_busy=lambda: self.searches.running > 1,
         )
+        # a whole ticket's fault sentences: scored by their closeness to the headlines
+        self._sentence_score = library_scorer(self._hybrid)
+        self._names_in = library_names(self._hybrid)
         self.cards = CardCache(card_cache_size)
         self.query_vectors = VectorCache(query_cache_size)
         self.save_delay = save_delay
@@ -171,6 +190,19 @@ class ArticleIndex:
     def known_values(self, field: str) -> set[str]:
         """A filter field's values over the published articles, as they spell them."""
         return self._hybrid.known_values(field)
+
+    def match(self, best: float | None) -> Match:
+        """A search's match level from its best confidence (None: nothing found)."""
+        return self.calibration.match(best)
+
+    def strength(self, confidence: float) -> Strength:
+        """One hit's strength in words."""
+        return self.calibration.strength(confidence)
+
+    def fault_text(self, text: str) -> Extract:
+        """The parts of a long text (a whole ticket: greeting, context, signature) that
+        describe the fault, to search on; a typed query comes back whole."""
+        return fault_text(text, score=self._sentence_score, names=self._names_in)
 
     def named(self, text: str) -> dict[str, list[str]]:
         """The modalities, makers and models the text names (keyword field -> values)."""
@@ -230,6 +262,7 @@ class ArticleIndex:
                 semantic=c.headline,
                 semantic_body=c.body,
                 keyword_score=c.lexical_norm,
+                confidence=c.confidence or 0.0,
                 error_codes=c.codes,
                 models=c.models,
                 record=records.get(c.id),
@@ -239,10 +272,14 @@ class ArticleIndex:
             for c in candidates
             if (card := cards.get(c.id)) is not None
         ]
-        words = hybrid.lexical.query_words(query)
+        # the keyword lane searched the misspelled words corrected: the why shows those
+        corrected = hybrid.correct(query) if hybrid.weights.spelling else None
+        words = hybrid.lexical.query_words(corrected.text if corrected else query)
         expanded = hybrid.expansions(query, expansion) if hybrid.weights.synonyms else []
         said_named = {field: named[field] for field in prefer}  # as the words name them
-        return Found(hits, expanded, words, said_named)
+        match = self.match(hits[0].confidence if hits else None)
+        changes = corrected.changes if corrected else ()
+        return Found(hits, expanded, words, said_named, match, changes)
 
     def save(self) -> None:
         """Save the index now (jobs that wrote many articles, before they exit)."""
@@ -383,6 +420,9 @@ class ArticleIndex:
         """Load the persisted index and repair whatever differs from the database."""
         reused = self._hybrid.load()
         report = self.sync(factory, progress=progress)
+        # the spelling look-up is built behind the start, on the niced writing thread
+        built = self._writer.submit(self._hybrid.prepare_spelling)
+        built.add_done_callback(lambda done: _log_failure(done, "building the spelling look-up"))
         # ready means the encoder answers too (it may still be opening on its own thread),
         # and a model that cannot run stops the start-up here, not the first search
         self._hybrid.encoder.encode(["ready"])
@@ -421,10 +461,10 @@ class ArticleIndex:
         return report
 
 
-def _log_failure(done: Future[None]) -> None:
+def _log_failure(done: Future[None], what: str = "indexing an article write") -> None:
     error = done.exception()
-    if error is not None:  # the write is committed: the next start repairs the index
-        log.error("indexing an article write failed", exc_info=error)
+    if error is not None:  # a write is committed: the next start repairs the index
+        log.error("%s failed", what, exc_info=error)
 
 
 def _background_thread() -> None:

@@ -12,7 +12,8 @@ MODALITY_WORDS: dict[str, re.Pattern[str]] = {
     code: re.compile(pattern, re.IGNORECASE)
     for code, pattern in {
         "CT": r"\b(?:ct|cat[- ]?scan(?:ner)?s?|computed tomography)\b",
-        "MR": r"\b(?:mri?|magnetic resonance)\b",
+        # "Mr Bamford" is a person: a title-case "Mr" before a capital names no scanner
+        "MR": r"\b(?:mri|magnetic resonance|(?-i:MR|mr)|(?-i:Mr)(?!\.?\s+(?-i:[A-Z])))\b",
         "US": r"\b(?:ultra[- ]?sound|sonograph(?:y|er))\b",
         "XR": r"\b(?:x[- ]?rays?(?![- ]?tube)|radiography)\b",
         "MG": r"\b(?:mammo(?:gram|graph|graphy)?s?|tomosynthesis)\b",

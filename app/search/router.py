@@ -70,7 +70,6 @@ def similar_articles(
         session=session,
         index=index,
         draft=draft,
-        max_chars=settings.query_max_chars,
         threshold=settings.duplicate_score,
     )
 

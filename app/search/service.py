@@ -103,9 +103,12 @@ def search_payload(
         SearchResponse,
         {
             "query": query,
+            "ticket": hits.ticket,
             "filters": every,
             "expanded_with": hits.expanded_with,
+            "corrected": hits.corrected,
             "total": len(hits.results),
+            "match": hits.match,
             "took_ms": hits.took_ms,
             "results": hits.results,
         },
@@ -147,6 +150,9 @@ class _Hits:
     results: list[dict[str, Any]]
     expanded_with: list[str]
     took_ms: float
+    match: str
+    ticket: dict[str, Any] | None  # what of a whole ticket was searched
+    corrected: list[dict[str, str]]  # misspelled words and what was searched instead
 
 
 def _hits(
@@ -159,12 +165,20 @@ def _hits(
     scanner: Scanner,
 ) -> _Hits:
     started = time.perf_counter()
-    found = index.search(session, query, limit, filters=filters, scanner=scanner)
+    extract = index.fault_text(query)
+    found = index.search(session, extract.text, limit, filters=filters, scanner=scanner)
     results = [
-        _hit(rank, hit, found.query_words, passed, found.named)
+        _hit(rank, hit, found.query_words, passed, found.named, index.strength(hit.confidence))
         for rank, hit in enumerate(found.hits, start=1)
     ]
-    return _Hits(results, found.expanded_with, round((time.perf_counter() - started) * 1000, 2))
+    took_ms = round((time.perf_counter() - started) * 1000, 2)
+    ticket = (
+        None
+        if extract.whole
+        else {"searched_for": extract.text, "kept": list(extract.kept), "dropped": extract.dropped}
+    )
+    corrected = [{"typed": typed, "searched": word} for typed, word in found.corrections]
+    return _Hits(results, found.expanded_with, took_ms, str(found.match), ticket, corrected)
 
 
 def search(
@@ -193,6 +207,7 @@ def _hit(
     query_words: tuple[tuple[str, frozenset[str]], ...],
     filters: dict[str, Any],
     named: dict[str, list[str]],
+    strength: str,
 ) -> dict[str, Any]:
     """One hit's JSON: its card's SearchHit, with what the search found filled in."""
     # the caller's words whose terms the article has, once each, in the query's order
@@ -240,5 +255,7 @@ def _hit(
     shown = hit.card.hit.copy()  # SearchHit's fields in its order; set in place below
     shown["rank"] = rank
     shown["score"] = round(hit.score, 4)
+    shown["confidence"] = round(hit.confidence, 4)
+    shown["strength"] = strength
     shown["why"] = as_json(Why, why)
     return shown

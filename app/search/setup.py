@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.search.index import ArticleIndex
+from app.search.index import ArticleIndex, Calibration
 from embeddings.cases import CaseBook
 from embeddings.encoder import Encoder, make_encoder
 from embeddings.outcomes import OutcomeBook
@@ -57,6 +57,9 @@ def index_from_settings(
         search_concurrency=settings.search_concurrency,
         bm25_fields=settings.bm25_fields,
         write_wait=write_wait,
+        calibration=(
+            Calibration.load(settings.confidence_path) if settings.confidence_path else None
+        ),
         outcomes=OutcomeBook(
             half_life_days=settings.outcome_half_life_days,
             per_voter=settings.outcome_votes_per_person,

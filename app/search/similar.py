@@ -25,6 +25,10 @@ class Written(Protocol):
     def error_codes(self) -> Sequence[str]: ...
 
 
+# the draft's text searched: what DUPLICATE_SCORE was measured on
+DRAFT_CHARS = 1000
+
+
 def draft_of(article: Written, *, exclude_id: int | None = None) -> SimilarRequest:
     """What the closest articles are searched by, for an article (never `exclude_id`)."""
     return SimilarRequest(
@@ -47,12 +51,11 @@ def find(
     session: Session | Callable[[], Session],
     index: ArticleIndex,
     draft: SimilarRequest,
-    max_chars: int,
     threshold: float,
 ) -> SimilarResponse:
     """The published articles closest to `draft` (never the article itself), each marked
     a likely duplicate when its search score reaches `threshold`."""
-    text = text_of(draft)[:max_chars]
+    text = text_of(draft)[:DRAFT_CHARS]
     found = index.searches.run(index.search, session, text, draft.limit + 1)
     rows = []
     for hit in found.hits:

@@ -185,7 +185,6 @@ def _likely_duplicates(
         session=ui.session,
         index=ui.index,
         draft=similar.draft_of(data, exclude_id=exclude),
-        max_chars=ui.settings.query_max_chars,
         threshold=ui.settings.duplicate_score,
     )
     return [row for row in found.results if row.likely_duplicate]

@@ -152,7 +152,6 @@ def gaps_screen(ui: Writer) -> Response:
     report = gaps.report(
         session=ui.session,
         index=ui.index,
-        threshold=settings.gap_score_threshold,
         similarity=settings.gap_group_similarity,
         limit=GAP_GROUPS,
     )

@@ -7,19 +7,20 @@ import csv
 import io
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from app.calls.reuse import Gap
+from app.calls.reuse import Gap, weak_reason
 from app.config import Settings
 from app.reports.gaps import cluster, summarise
 from app.reports.schemas import GapGroup
-from app.search.index import ArticleIndex, Encoder
+from app.search.index import DEFAULT_CALIBRATION, ArticleIndex, Calibration, Encoder
 from tests.calls.conftest import Desk, make_desk
 from tests.conftest import AppFactory
 from tests.web.test_knowledge_pages import _engineer
@@ -125,17 +126,17 @@ def test_default_similarity_keeps_faults_apart_and_most_whole(encoder: Encoder) 
 def test_summarise_a_group_from_its_gaps() -> None:
     texts = ["Pump is loud", "pump  is LOUD", "the pump hums", "a noisy pump"]
     gaps = _gaps(texts)
-    gaps[0].best_score, gaps[0].best_title = 0.41, "Coolant pump noise"
-    gaps[0].reasons = ["best score 0.41 is below 0.55"]
+    gaps[0].best_confidence, gaps[0].best_title = 0.041, "Coolant pump noise"
+    gaps[0].reasons = [weak_reason(0.041)]
     gaps[1].reasons = ["no article matched"]
-    gaps[2].best_score, gaps[2].best_title = 0.47, "Chiller alarms"
-    gaps[2].reasons = ["best score 0.47 is below 0.55", "escalated, then resolved"]
+    gaps[2].best_confidence, gaps[2].best_title = 0.047, "Chiller alarms"
+    gaps[2].reasons = [weak_reason(0.047), "escalated, then resolved"]
     gaps[3].reasons, gaps[3].call_id = ["no article matched"], 1  # on the first call too
     gaps[3].modality, gaps[3].draft_article_id = "MR", 7
     vectors = np.array([[1, 0], [1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)
 
     assert cluster(gaps, vectors, 0.95) == [[0, 1], [2], [3]], "the same words go together"
-    group = summarise(gaps, vectors, 0.55)
+    group = summarise(gaps, vectors)
     assert group == GapGroup(
         size=4,
         calls=3,
@@ -145,9 +146,9 @@ def test_summarise_a_group_from_its_gaps() -> None:
         suggested_title="The pump hums",
         examples=["the pump hums", "Pump is loud", "a noisy pump"],
         best_title="Chiller alarms",
-        best_score=0.47,
+        best_confidence=0.047,
         reasons=[
-            "best score 0.47 is below 0.55",
+            "no good match (best confidence 5%)",
             "no article matched",
             "escalated, then resolved",
         ],
@@ -188,10 +189,12 @@ class Asked:
 
 
 @pytest.fixture
-def asked(make_client: AppFactory, database_url: str) -> Asked:
-    # a strict desk: anything short of a near-certain match is a gap, so that what the
-    # seed library happens to half-match does not decide what is grouped
-    desk = make_desk(make_client(database_url, gap_score_threshold=STRICT))
+def asked(make_client: AppFactory, database_url: str, tmp_path: Path) -> Asked:
+    # a strict desk: anything short of a near-certain match is no good match, so that what
+    # the seed library happens to half-match does not decide what is grouped
+    strict = tmp_path / "strict.json"
+    replace(Calibration.load(DEFAULT_CALIBRATION), possible=STRICT, strong=STRICT).save(strict)
+    desk = make_desk(make_client(database_url, confidence_path=strict))
     client, as_dispatcher = desk.client, desk.as_(desk.dispatcher)
     calls: dict[str, list[int]] = {"coffee": [], "badge": []}
     for fault in calls:
@@ -211,8 +214,7 @@ def asked(make_client: AppFactory, database_url: str) -> Asked:
                 f"/calls/{call['id']}/search", headers=as_dispatcher, json={"query": phrasing}
             )
             assert found.status_code == 200, found.text
-            best = max((hit["score"] for hit in found.json()["results"]), default=0.0)
-            assert best < STRICT, (phrasing, best)
+            assert found.json()["match"] == "none", found.json()["results"][0]
             calls[fault].append(call["id"])
     # the first coffee call went to tier 2 and was fixed without an article
     first = calls["coffee"][0]
@@ -236,7 +238,7 @@ def test_report_groups_the_phrasings_of_each_fault(asked: Asked) -> None:
     assert response.headers["vary"] == "Accept"
     report = response.json()
     assert (report["gaps"], report["groups_total"]) == (6, 2)
-    assert report["score_threshold"] == STRICT
+    assert report["no_match_below"] == STRICT
     assert report["similarity"] == Settings().gap_group_similarity
     badge, coffee = report["groups"]  # the same size: the newest group first
     for group, fault in ((badge, "badge"), (coffee, "coffee")):
@@ -249,8 +251,8 @@ def test_report_groups_the_phrasings_of_each_fault(asked: Asked) -> None:
     assert badge["oldest"] > coffee["newest"]
     assert "escalated, then resolved without a fixing article" in coffee["reasons"]
     for group in (badge, coffee):
-        # the weak searches make one reason, naming the group's best score and its article
-        weak = f"best score {group['best_score']:.2f} is below {STRICT:.2f}"
+        # the weak searches make one reason, naming the group's best confidence and article
+        weak = f"no good match (best confidence {group['best_confidence']:.0%})"
         assert group["reasons"][0] == weak, group["reasons"]
         assert group["best_title"]
     assert badge["reasons"] == [badge["reasons"][0]]

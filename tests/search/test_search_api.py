@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.search.named import modalities_in
 from tests.conftest import KNOWLEDGE, AppFactory, article_payload
 
 # (query as a dispatcher types it, the article that fixes it)
@@ -104,7 +105,7 @@ def test_search_only_returns_published_articles(seeded: TestClient) -> None:
     [
         ({"query": ""}, "query"),
         ({"query": "   "}, "query"),
-        ({"query": "x" * 1001}, "query"),
+        ({"query": "x" * 20_001}, "query"),
         ({}, "query"),
         ({"query": "coil", "limit": 0}, "limit"),
         ({"query": "coil", "limit": 51}, "limit"),
@@ -351,3 +352,35 @@ def test_a_model_named_in_any_spelling_is_named(seeded_read_only: TestClient) ->
         hit = _search(seeded_read_only, query=f"{spelt} table stuck")["results"][0]
         assert hit["why"]["named"]["model"] == ["Aurion 128"]
         assert hit["why"]["models"] == ["Aurion 128"]
+
+
+@pytest.mark.parametrize(
+    ("words", "named"),
+    [
+        ("the MR is down", ["MR"]),
+        ("mr knee coil", ["MR"]),
+        ("Mr scanner beeping", ["MR"]),
+        ("MRI noise", ["MR"]),
+        ("Mr Bamford says the CT is down", ["CT"]),
+        ("Mr. Okafor rang", []),
+    ],
+)
+def test_mr_names_the_scanner_not_a_person(words: str, named: list[str]) -> None:
+    assert modalities_in(words) == named
+
+
+def test_misspelled_words_are_searched_as_the_library_spells_them(
+    seeded_read_only: TestClient,
+) -> None:
+    typed = _search(seeded_read_only, query="ct makes a popping sound, streaks in the images")
+    found = _search(seeded_read_only, query="ct maks a poping sound, streeks in the imagse")
+    assert {(c["typed"], c["searched"]) for c in found["corrected"]} >= {
+        ("poping", "popping"),
+        ("streeks", "streaks"),
+    }
+    assert found["results"][0]["slug"] == typed["results"][0]["slug"]
+    assert "streaks" in found["results"][0]["why"]["keyword_terms"]
+    # codes, models and the library's own words stay as typed
+    exact = _search(seeded_read_only, query="hv417 on the aurion128 gantry")
+    assert exact["corrected"] == []
+    assert typed["corrected"] == []

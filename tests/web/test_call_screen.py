@@ -169,6 +169,31 @@ def test_an_outcome_moves_on_to_the_next_untried_fix_with_steps_open(
     assert kinds.count("searched") == 1  # the search still counts for escalation
 
 
+def test_strength_in_words_and_no_good_match_folded_until_the_keyboard_goes_there(
+    page: Page, live: Live
+) -> None:
+    """Each fix says strong, possible or weak; with no good match the screen says so and
+    folds the list, which the arrow key from the search box opens."""
+    _start_call(page, live)
+    _results_on_screen(page)
+    first = page.locator("ol.results > li").first.get_by_test_id("strength")
+    expect(first).to_have_text("strong")
+    expect(first).to_have_attribute("title", re.compile(r"confidence \d+%"))
+    expect(page.get_by_test_id("no-match")).to_have_count(0)
+
+    page.evaluate("delete document.body.dataset.lastResultMs")
+    page.fill("#q", "the coffee machine in the staff room is leaking")
+    expect(page.locator("body")).to_have_attribute("data-last-result-ms", re.compile(r"\d+"))
+    expect(page.get_by_test_id("no-match")).to_contain_text(
+        "No good match: escalate or capture an article."
+    )
+    items = page.locator("ol.results > li")
+    expect(items.first).to_be_hidden()
+    page.locator("#q").press("ArrowDown")
+    expect(items.first).to_be_focused()
+    expect(items.first.get_by_test_id("strength")).to_have_text("weak")
+
+
 def test_status_bar_stays_on_screen_and_n_goes_to_the_note(page: Page, live: Live) -> None:
     """Defects 4, 5 and 11 (the persistent live region)."""
     _start_call(page, live)

@@ -118,7 +118,7 @@
         if (outcome) { afterOutcome(outcome, keep, order, stepsOpen); return; }
         // keep the keyboard where it was: on the same article, wherever it moved to
         const again = keep ? document.getElementById(keep) : null;
-        if (again) again.focus();
+        if (again) reveal(again).focus();
       })
       .catch(function (err) { console.error(err); });
   });
@@ -144,7 +144,7 @@
     if (!next) return;
     const steps = next.querySelector("details");
     if (steps && stepsOpen) steps.open = true;
-    next.focus();
+    reveal(next).focus();
   }
 
   // Targets in the status bar: time left, or overdue in words, said as the server says it;
@@ -168,8 +168,15 @@
     return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
   }
   function results() { return Array.prototype.slice.call(document.querySelectorAll("ol.results > li")); }
+  // results folded away as no good match open when the keyboard goes to them
+  function reveal(el) {
+    const fold = el && el.closest ? el.closest("details.no-match-fold") : null;
+    if (fold) fold.open = true;
+    return el;
+  }
   function move(step) {
     const items = results();
+    items.slice(0, 1).forEach(reveal);
     if (!items.length) return;
     const current = items.indexOf(document.activeElement.closest ? document.activeElement.closest("ol.results > li") : null);
     const next = items[Math.max(0, Math.min(items.length - 1, current + step))] || items[0];
