@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
@@ -57,6 +59,9 @@ from app.workorders.router import router as workorders_router
 
 log = logging.getLogger("app")
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
+
+# the docs page's scripts and styles, shipped with the console's static files
+VENDOR = "/ui/static/vendor"
 
 DESCRIPTION = """
 Tier-1 troubleshooting assistant for medical-imaging equipment service.
@@ -239,6 +244,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul)],
+        # the docs page is served below from the service's own files: no CDN
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app, html_errors=web_render.error_page)
     # every event of the outbox also notifies the people it concerns
@@ -250,6 +258,24 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     # before the routers: FastAPI prepares an included router's routes when a request
     # first looks through it, so a health check placed after them prepared every route
     # before a load balancer saw the service up (docs/benchmarks.md)
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The API's operations, rendered by the Swagger UI shipped with the service."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js",
+            swagger_css_url=f"{VENDOR}/swagger-ui.css",
+            swagger_favicon_url=f"{VENDOR}/swagger-ui-favicon-32x32.png",
+            # its default checks the document against a validator on the internet
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def api_docs_elsewhere() -> RedirectResponse:
+        """One docs page: the Swagger UI at /docs."""
+        return RedirectResponse("/docs", status_code=308)
+
     @app.get("/health", tags=["health"], summary="Liveness and index size")
     def health() -> dict[str, Any]:
         """No key needed: for load balancers and monitoring."""

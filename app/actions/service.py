@@ -31,6 +31,7 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.lifecycle import Lifecycle, check_version
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
+from app.webhooks.payloads import ACTION_EVENTS, ActionPayload, CallPayload
 from app.workorders import service as workorder_service
 from app.workorders.models import WorkOrder
 
@@ -82,10 +83,14 @@ def _primary(session: Session, call: Call) -> Person | None:
     return asset.primary_engineer if asset else None
 
 
-def payload(session: Session, action: Action, call: Call) -> dict[str, Any]:
-    """The action as webhook events carry it: enough to act without calling back."""
+AP = TypeVar("AP", bound=ActionPayload)
+
+
+def payload(session: Session, action: Action, call: Call, event: type[AP], **more: Any) -> AP:
+    """The action as webhook events carry it, as the payload model `event` (with that
+    event's own fields `more`): enough to act without calling back."""
     assignee, assigner, primary = action.assignee, action.assigner, _primary(session, call)
-    return {
+    fields: dict[str, Any] = {
         "action_id": action.id,
         "call_id": action.call_id,
         "asset_id": action.asset_id,
@@ -97,16 +102,17 @@ def payload(session: Session, action: Action, call: Call) -> dict[str, Any]:
         "assignee_phone": assignee.phone,
         "assigned_by_id": assigner.id,
         "assigned_by_name": assigner.name,
-        "due_at": isoformat(action.due_at),
+        "due_at": action.due_at,
         "overdue": is_overdue(action),
-        "acknowledged_at": isoformat(action.acknowledged_at),
-        "completed_at": isoformat(action.completed_at),
+        "acknowledged_at": action.acknowledged_at,
+        "completed_at": action.completed_at,
         "outcome": action.outcome,
         "cancel_reason": action.cancel_reason,
         "primary_engineer_id": primary.id if primary else None,
         "primary_engineer_name": primary.name if primary else None,
-        "call": call_service.call_payload(call),
+        "call": call_service.call_payload(session, call, CallPayload),
     }
+    return event(**fields | more)
 
 
 def _step(
@@ -132,7 +138,9 @@ def _step(
         due_at=isoformat(action.due_at),
         **data,
     )
-    webhook_service.emit(session=session, type=type, payload=payload(session, action, call))
+    webhook_service.emit(
+        session=session, type=type, payload=payload(session, action, call, ACTION_EVENTS[type])
+    )
     session.flush()
 
 

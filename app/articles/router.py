@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.articles import imports, review, service
+from app.articles import export, imports, review, service, sources
 from app.articles.deps import Indexer
 from app.articles.models import Article, ArticleStatus, Modality
 from app.articles.review_models import ArticleRevision
@@ -23,10 +23,13 @@ from app.articles.schemas import (
     ArticleVersionSummary,
     ImportReport,
 )
+from app.articles.sources.openapi import EXPORT_RESPONSES, IMPORT_BODY
+from app.articles.sources.records import SourceReport
 from app.auth.deps import permit
 from app.auth.permissions import P
 from app.auth.service import Principal
-from app.deps import DbSession, IfMatch, Route, set_etag
+from app.deps import DbSession, IfMatch, Route, Sessions, SettingsDep, set_etag
+from app.errors import InvalidInput
 from app.schemas import MAX_ID, DbId
 
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=Route)
@@ -112,36 +115,96 @@ def list_articles(
 
 @router.post(
     "/import",
-    summary="Import articles from JSON Lines",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
-        }
-    },
+    summary="Import articles: JSON Lines, Zendesk, ServiceNow or a folder of files",
+    response_model=SourceReport,
+    openapi_extra=IMPORT_BODY,
 )
 async def import_articles(
     request: Request,
     session: DbSession,
     index: Indexer,
+    settings: SettingsDep,
     actor: Annotated[Principal, permit(P.ARTICLES_WRITE)],
+    format_: Annotated[
+        Literal["jsonl", "zendesk", "servicenow", "files"],
+        Query(
+            alias="format",
+            description="jsonl: one ArticleCreate per line. zendesk: Help Center articles "
+            'JSON ({"articles": [...]}, sections side-loaded). servicenow: kb_knowledge '
+            'JSON ({"result": [...]} or {"records": [...]}). files: a zip or tar.gz of '
+            "Markdown and HTML files.",
+        ),
+    ] = "jsonl",
+    modality: Annotated[
+        Modality | None,
+        Query(
+            description="Other tools' formats: the modality of records whose section, "
+            "category or folder names none (without it they fail, naming the field)."
+        ),
+    ] = None,
 ) -> ImportReport:
-    """One ArticleCreate object per line, matched by slug (or a slug made from the title).
+    """JSON Lines (`format=jsonl`, the default): one ArticleCreate object per line,
+    matched by slug (or a slug made from the title). Bad records are reported with their
+    line and field and skipped; good ones are saved. A record identical to the stored
+    article changes nothing; a changed one becomes a new version. For an importer who is
+    not a KCS publisher, new articles are saved as drafts (`drafted` counts those marked
+    published) and changes to published articles wait as pending revisions (`pending`).
 
-    Bad records are reported with their line and field and skipped; good ones are saved.
-    A record identical to the stored article changes nothing; a changed one becomes a
-    new version. For an importer who is not a KCS publisher, new articles are saved as
-    drafts (`drafted` counts those marked published) and changes to published articles
-    wait as pending revisions (`pending`).
+    Other tools (`zendesk`, `servicenow`, `files`): each record becomes a **draft**,
+    whoever imports; its HTML is sanitised and converted to text (scripts, styles,
+    iframes, event handlers and `javascript:` links dropped); a list in the body is the
+    steps, the text before it the issue. A re-import matches each record by its source
+    (`zendesk:<id>`, `servicenow:<number>`, `file:<path>`): unchanged, updated (a draft)
+    or `pending` review (a published article). `records` says what each record became,
+    `errors` names a bad one's number and field. The mapping: docs/knowledge.md. A body
+    that cannot be read (not JSON, not an archive, an archive path with `..`) is a 422
+    and imports nothing; over the import size limit, a 413.
     """
     payload = await request.body()
+    if format_ == "jsonl":
+        if modality is not None:
+            raise InvalidInput(
+                "modality applies to the other tools' formats; a JSON Lines record names its own",
+                errors=[{"field": "modality", "message": "leave it out with format=jsonl"}],
+            )
+        return await run_in_threadpool(
+            imports.import_jsonl,
+            session=session,
+            payload=payload,
+            actor=actor.name,
+            indexer=index,
+            upsert_line=review.import_line(actor),
+        )
     return await run_in_threadpool(
-        imports.import_jsonl,
+        sources.import_upload,
         session=session,
+        format=format_,
         payload=payload,
-        actor=actor.name,
+        actor=actor,
         indexer=index,
-        upsert_line=review.import_line(actor),
+        modality=modality,
+        max_bytes=settings.max_import_bytes,
+    )
+
+
+@router.get(
+    "/export",
+    summary="Export the library as JSON Lines",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES,
+)
+def export_articles(
+    sessions: Sessions,
+    _: Annotated[Principal, permit(P.ARTICLES_READ)],
+    status_: Annotated[ArticleStatus | None, Query(alias="status")] = None,
+) -> StreamingResponse:
+    """Every article (or those of one `status`), oldest first, one ArticleCreate object
+    per line, streamed: what `POST /articles/import` reads back unchanged. An archived
+    article is written as a draft (an import creates drafts or published articles)."""
+    return StreamingResponse(
+        export.lines(sessions, status_),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="articles.jsonl"'},
     )
 
 

@@ -37,6 +37,7 @@ from app.lifecycle import Lifecycle
 from app.search.index import ArticleIndex
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
+from app.webhooks.payloads import CallAccepted, CallDeclined, CallEscalated, PersonRef
 
 E = EscalationStatus
 LIFECYCLE = Lifecycle(
@@ -276,12 +277,20 @@ def _escalate(
         queue=data.queue,
         safety=data.safety.model_dump() if data.safety else None,
     )
-    due = escalation.due_at.isoformat()
     webhook_service.emit(
         session=session,
         type=EventType.CALL_ESCALATED,
-        payload=call_payload(call)
-        | {"escalation_id": escalation.id, "urgency": urgency, "due_at": due},
+        payload=call_payload(
+            session,
+            call,
+            CallEscalated,
+            escalation_id=escalation.id,
+            urgency=urgency,
+            due_at=escalation.due_at,
+            reason=escalation.reason,
+            queue=escalation.queue,
+            target_engineer=PersonRef(id=target.id, name=target.name) if target else None,
+        ),
     )
     session.flush()
     return escalation, True
@@ -382,7 +391,14 @@ def accept(*, session: Session, escalation_id: int, principal: Principal) -> Esc
     webhook_service.emit(
         session=session,
         type=EventType.CALL_ACCEPTED,
-        payload=call_payload(call) | {"escalation_id": escalation.id, "accepted_by": engineer.name},
+        payload=call_payload(
+            session,
+            call,
+            CallAccepted,
+            escalation_id=escalation.id,
+            accepted_by=engineer.name,
+            accepted_by_id=engineer.id,
+        ),
     )
     session.flush()
     session.refresh(escalation)
@@ -415,8 +431,16 @@ def decline(
     webhook_service.emit(
         session=session,
         type=EventType.CALL_DECLINED,
-        payload=call_payload(call)
-        | {"escalation_id": escalation.id, "declined_by": engineer.name, "reason": reason},
+        payload=call_payload(
+            session,
+            call,
+            CallDeclined,
+            escalation_id=escalation.id,
+            declined_by=engineer.name,
+            declined_by_id=engineer.id,
+            reason=reason,
+            queue=escalation.queue,
+        ),
     )
     session.flush()
     return escalation

@@ -36,6 +36,7 @@ from app.errors import InvalidInput
 from app.learning import service as learning
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
+from app.webhooks.payloads import CallCancelled, CallResolved
 
 # who resolves a call in each state: tier 1 at the desk, tier 2 remotely, tier 3 on site
 TIERS = {CallState.ACCEPTED: 2, CallState.FIELD: 3}
@@ -87,7 +88,7 @@ def resolve(*, session: Session, call_id: int, data: ResolveRequest, principal: 
     webhook_service.emit(
         session=session,
         type=EventType.CALL_RESOLVED,
-        payload=call_payload(call) | notes,
+        payload=call_payload(session, call, CallResolved, **notes),
     )
     session.flush()
     return call
@@ -134,7 +135,7 @@ def cancel(*, session: Session, call_id: int, data: CancelRequest, principal: Pr
     webhook_service.emit(
         session=session,
         type=EventType.CALL_CANCELLED,
-        payload=call_payload(call) | {"reason": data.reason, "note": data.note},
+        payload=call_payload(session, call, CallCancelled, reason=data.reason, note=data.note),
     )
     session.flush()
     return call

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -42,6 +42,7 @@ from app.later import wait_for_records
 from app.lifecycle import Lifecycle
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
+from app.webhooks.payloads import CallOpened, CallPayload, PersonRef, ScannerRef, SiteRef
 
 S = CallState
 LIFECYCLE = Lifecycle(
@@ -198,9 +199,17 @@ def link(session: Session, call_id: int, article_id: int) -> CallArticle:
     return found
 
 
-def call_payload(call: Call) -> dict[str, Any]:
-    """The call as webhook events carry it."""
-    return {
+P = TypeVar("P", bound=CallPayload)
+
+
+def call_payload(session: Session, call: Call, event: type[P], **more: Any) -> P:
+    """The call as webhook events carry it, as the payload model `event` with that
+    event's own fields `more` (no customer contact data: receivers are not vetted for it)."""
+    asset = session.get(Asset, call.asset_id) if call.asset_id is not None else None
+    site = asset.site if asset else session.get(Site, call.site_id) if call.site_id else None
+    current = owner_interval(session, call.id, OwnerKind.CURRENT)
+    owner = session.get(Person, current.person_id) if current else None
+    fields: dict[str, Any] = {
         "call_id": call.id,
         "state": call.state,
         "urgency": call.urgency,
@@ -208,7 +217,27 @@ def call_payload(call: Call) -> dict[str, Any]:
         "asset_id": call.asset_id,
         "site_id": call.site_id,
         "symptom": call.symptom,
+        "modality": call.modality,
+        "scanner": None,
+        "site": SiteRef(id=site.id, hospital=site.hospital, department=site.department)
+        if site
+        else None,
+        "owner": PersonRef(id=owner.id, name=owner.name) if owner else None,
+        "primary_engineer": None,
     }
+    if asset is not None:
+        fields["scanner"] = ScannerRef(
+            id=asset.id,
+            serial_number=asset.serial_number,
+            manufacturer=asset.manufacturer,
+            model=asset.model,
+            modality=asset.modality,
+            room=asset.room,
+            site_name=", ".join(x for x in (asset.site.hospital, asset.site.department) if x),
+        )
+        primary = asset.primary_engineer
+        fields["primary_engineer"] = PersonRef(id=primary.id, name=primary.name)
+    return event(**fields | more)
 
 
 def role_of(someone: Person) -> str:
@@ -263,7 +292,15 @@ def open_call(*, session: Session, data: CallCreate, principal: Principal) -> Ca
     )
     session.add(call)
     session.flush()
-    opened = call_payload(call)
+    opened = {
+        "call_id": call.id,
+        "state": call.state,
+        "urgency": call.urgency,
+        "patient_impact": call.patient_impact,
+        "asset_id": call.asset_id,
+        "site_id": call.site_id,
+        "symptom": call.symptom,
+    }
     contact = {"caller_name": call.caller_name, "callback_number": call.callback_number}
     add_event(session, call, EventKind.OPENED, principal, **opened, **contact)
     set_owner(
@@ -279,7 +316,11 @@ def open_call(*, session: Session, data: CallCreate, principal: Principal) -> Ca
         "primary engineer of the scanner" if asset else "no scanner known: the opener",
         principal,
     )
-    webhook_service.emit(session=session, type=EventType.CALL_OPENED, payload=opened)
+    webhook_service.emit(
+        session=session,
+        type=EventType.CALL_OPENED,
+        payload=call_payload(session, call, CallOpened),
+    )
     session.flush()
     return call
 

@@ -25,6 +25,7 @@ from app.calls.models import Call, CallState, Escalation, EscalationStatus, Even
 from app.db import isoformat, utcnow
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
+from app.webhooks.payloads import ActionOverdue, CallTargetMissed
 
 # the actor named on the timeline for what the scheduler notices
 SCHEDULER = Principal(
@@ -175,7 +176,7 @@ def _missed(
     webhook_service.emit(
         session=session,
         type=EventType.CALL_TARGET_MISSED,
-        payload=call_service.call_payload(call) | facts,
+        payload=call_service.call_payload(session, call, CallTargetMissed, **facts),
     )
 
 
@@ -213,8 +214,9 @@ def _overdue_actions(session: Session, now: datetime) -> int:
         webhook_service.emit(
             session=session,
             type=EventType.ACTION_OVERDUE,
-            payload=action_service.payload(session, action, call)
-            | {"overdue": True, "minutes_late": late},
+            payload=action_service.payload(
+                session, action, call, ActionOverdue, overdue=True, minutes_late=late
+            ),
         )
         claimed += 1
     return claimed

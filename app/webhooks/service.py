@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from app.webhooks.models import (
     OutboxEvent,
     Subscription,
 )
+from app.webhooks.payloads import PAYLOADS, Payload
 from app.webhooks.schemas import DeliveryAttemptRead, DeliveryRead, SubscriptionCreate
 from app.webhooks.secrets import SecretBox
 
@@ -45,9 +46,20 @@ def listen(listener: Listener) -> None:
         _listeners.append(listener)
 
 
-def emit(*, session: Session, type: EventType, payload: dict[str, Any]) -> None:
+def event_data(type: EventType, payload: Payload | Mapping[str, Any]) -> dict[str, Any]:
+    """The event's `data` as sent: the payload as its type's model (app/webhooks/payloads.py)
+    dumps it; a mapping is validated into that model first."""
+    model = PAYLOADS[type]
+    if isinstance(payload, Mapping):
+        payload = model.model_validate(payload)
+    elif not isinstance(payload, model):
+        raise TypeError(f"a {type} event carries a {model.__name__}, not a {payload!r}")
+    return payload.model_dump(mode="json")
+
+
+def emit(*, session: Session, type: EventType, payload: Payload | Mapping[str, Any]) -> None:
     """Queue an event in the caller's transaction (it is sent only if that commits)."""
-    event = OutboxEvent(type=type, payload=payload, created_at=utcnow())
+    event = OutboxEvent(type=type, payload=event_data(type, payload), created_at=utcnow())
     session.add(event)
     session.flush()
     for listener in _listeners:

@@ -7,6 +7,8 @@ import hmac
 import time
 
 SIGNATURE_HEADER = "X-Helpdesk-Signature"
+# a signature further from now than this is refused: a captured delivery cannot be replayed later
+TOLERANCE_SECONDS = 300
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -15,7 +17,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
+def verify(secret: str, header: str, body: bytes, *, tolerance: int = TOLERANCE_SECONDS) -> bool:
     """Check a signature header (what a receiver does); rejects stale timestamps."""
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))

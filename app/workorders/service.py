@@ -29,6 +29,7 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.lifecycle import Lifecycle, check_version
 from app.webhooks import service as webhook_service
 from app.webhooks.models import EventType
+from app.webhooks.payloads import WORK_ORDER_EVENTS, CallPayload, WorkOrderPayload
 from app.workorders.models import WorkOrder, WorkOrderResult, WorkOrderState
 from app.workorders.schemas import WorkOrderComplete, WorkOrderCreate, WorkOrderPart
 
@@ -76,33 +77,36 @@ def _parts(parts: list[WorkOrderPart]) -> list[dict[str, Any]]:
     return [p.model_dump() for p in parts]
 
 
-def payload(order: WorkOrder, call: Call) -> dict[str, Any]:
-    """The work order as webhook events carry it: enough to act without calling back."""
+def payload(
+    session: Session, order: WorkOrder, call: Call, event: type[WorkOrderPayload]
+) -> WorkOrderPayload:
+    """The work order as webhook events carry it, as the payload model `event`: enough
+    to act without calling back."""
     engineer, requester = order.field_engineer, order.requester
-    return {
-        "work_order_id": order.id,
-        "call_id": order.call_id,
-        "state": order.state,
-        "field_engineer_id": engineer.id,
-        "field_engineer_name": engineer.name,
-        "field_engineer_phone": engineer.phone,
-        "requested_by_id": requester.id,
-        "requested_by_name": requester.name,
-        "asset_id": order.asset_id,
-        "fault": order.fault,
-        "parts": order.parts,
-        "target_date": order.target_date.isoformat() if order.target_date else None,
-        "notes": order.notes,
-        "scheduled_for": isoformat(order.scheduled_for),
-        "arrived_at": isoformat(order.arrived_at),
-        "completed_at": isoformat(order.completed_at),
-        "result": order.result,
-        "work_done": order.work_done,
-        "parts_used": order.parts_used,
-        "findings": order.findings,
-        "cancel_reason": order.cancel_reason,
-        "call": call_service.call_payload(call),
-    }
+    return event(
+        work_order_id=order.id,
+        call_id=order.call_id,
+        state=order.state,
+        field_engineer_id=engineer.id,
+        field_engineer_name=engineer.name,
+        field_engineer_phone=engineer.phone,
+        requested_by_id=requester.id,
+        requested_by_name=requester.name,
+        asset_id=order.asset_id,
+        fault=order.fault,
+        parts=order.parts,
+        target_date=order.target_date,
+        notes=order.notes,
+        scheduled_for=order.scheduled_for,
+        arrived_at=order.arrived_at,
+        completed_at=order.completed_at,
+        result=order.result,
+        work_done=order.work_done,
+        parts_used=order.parts_used,
+        findings=order.findings,
+        cancel_reason=order.cancel_reason,
+        call=call_service.call_payload(session, call, CallPayload),
+    )
 
 
 def _event(
@@ -122,7 +126,8 @@ def _event(
 
 def _emit(session: Session, order: WorkOrder, call: Call, type: EventType) -> None:
     """The step as a webhook event, in the same transaction as the change."""
-    webhook_service.emit(session=session, type=type, payload=payload(order, call))
+    event = WORK_ORDER_EVENTS[type]
+    webhook_service.emit(session=session, type=type, payload=payload(session, order, call, event))
 
 
 def _for_engineer(
