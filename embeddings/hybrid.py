@@ -285,7 +285,9 @@ class HybridIndex:
 
     def has_value(self, name: str, value: str) -> bool:
         """Whether any document carries this keyword value (normalised)."""
-        return self.lookups.has_value(name, value)
+        # under the lock: a write forgets a document's values before adding them again
+        with self.lock.read():
+            return self.lookups.has_value(name, value)
 
     def allowed_ids(self, filters: Mapping[str, Sequence[str]]) -> set[int] | None:
         """Ids passing all filters (None: no filter). Unknown fields raise KeyError."""
