@@ -298,9 +298,8 @@ class HybridIndex:
         return self.glossary.match(text)
 
     def prepare_spelling(self) -> None:
-        """Build the spelling correction's look-up structure now (blocks). Without it, a
-        vocabulary loaded from disk is built on a thread of its own when the first query
-        needs it, and queries are searched as typed until then."""
+        """Build the spelling correction's look-up structure now (blocks). Without it, the
+        first query with an unknown word after a load waits for the build."""
         self.speller.prepare()
 
     def correct(self, text: str) -> Correction:

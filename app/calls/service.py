@@ -202,6 +202,19 @@ def link(session: Session, call_id: int, article_id: int) -> CallArticle:
 P = TypeVar("P", bound=CallPayload)
 
 
+def _opened_fields(call: Call) -> dict[str, Any]:
+    """What the call's "opened" entry and every call event say of the call itself."""
+    return {
+        "call_id": call.id,
+        "state": call.state,
+        "urgency": call.urgency,
+        "patient_impact": call.patient_impact,
+        "asset_id": call.asset_id,
+        "site_id": call.site_id,
+        "symptom": call.symptom,
+    }
+
+
 def call_payload(session: Session, call: Call, event: type[P], **more: Any) -> P:
     """The call as webhook events carry it, as the payload model `event` with that
     event's own fields `more` (no customer contact data: receivers are not vetted for it)."""
@@ -210,13 +223,7 @@ def call_payload(session: Session, call: Call, event: type[P], **more: Any) -> P
     current = owner_interval(session, call.id, OwnerKind.CURRENT)
     owner = session.get(Person, current.person_id) if current else None
     fields: dict[str, Any] = {
-        "call_id": call.id,
-        "state": call.state,
-        "urgency": call.urgency,
-        "patient_impact": call.patient_impact,
-        "asset_id": call.asset_id,
-        "site_id": call.site_id,
-        "symptom": call.symptom,
+        **_opened_fields(call),
         "modality": call.modality,
         "scanner": None,
         "site": SiteRef(id=site.id, hospital=site.hospital, department=site.department)
@@ -292,15 +299,7 @@ def open_call(*, session: Session, data: CallCreate, principal: Principal) -> Ca
     )
     session.add(call)
     session.flush()
-    opened = {
-        "call_id": call.id,
-        "state": call.state,
-        "urgency": call.urgency,
-        "patient_impact": call.patient_impact,
-        "asset_id": call.asset_id,
-        "site_id": call.site_id,
-        "symptom": call.symptom,
-    }
+    opened = _opened_fields(call)
     contact = {"caller_name": call.caller_name, "callback_number": call.callback_number}
     add_event(session, call, EventKind.OPENED, principal, **opened, **contact)
     set_owner(
